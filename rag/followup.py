@@ -1,0 +1,66 @@
+"""Resolve follow-up questions ("And in Cardiff?") against the conversation, without an LLM."""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from index.text import terms
+from index.types import ReportMeta
+from rag.scope import _name_pattern, named_authorities, strip_authorities
+
+_ELLIPTIC = re.compile(
+    r"^\s*(and|also|but|so|what about|how about|and what about|what of|same (?:for|in)|likewise|then|ok(?:ay)?)\b[\s,]*",
+    re.I,
+)
+_REFERS = re.compile(r"\b(it|its|they|them|their|this|that|these|those|there|he|she|the same|which ones?|each|both)\b", re.I)
+
+
+def is_followup(question: str) -> bool:
+    """Does the question lean on the conversation (elliptical, or refers back)?"""
+    if _ELLIPTIC.match(question):
+        return True
+    n = len(terms(question))
+    return n <= 2 or (n <= 5 and bool(_REFERS.search(question)))
+
+
+def resolve(question: str, history: Sequence[tuple[str, str]] | None, reports: dict[str, ReportMeta]) -> str:
+    """A stand-alone question for retrieval.
+
+    >>> from index.types import ReportMeta
+    >>> reps = {r: ReportMeta(r, "", a, "", "", "") for r, a in [("w", "Wrexham County Borough Council"), ("c", "Cardiff Council")]}
+    >>> resolve("And in Cardiff?", [("What must Wrexham improve about carers' assessments?", "...")], reps)
+    "What must Cardiff improve about carers' assessments?"
+    """
+    if not history or not is_followup(question):
+        return question
+    earlier = [q for q, _ in history]
+    prev = resolve(earlier[-1], [(q, "") for q in earlier[:-1]], reports)
+    named = named_authorities(question, reports)
+    rest = strip_authorities(_ELLIPTIC.sub("", question), named).strip(" ?.!,")
+    rest = re.sub(r"^(in|for|at|with)\b\s*", "", rest, flags=re.I)
+    if named:
+        prev_named = named_authorities(prev, reports)
+        if prev_named:
+            # Replace the earlier council(s) with the new one(s), keeping the question's wording.
+            first = [True]
+
+            def swap(_m: re.Match) -> str:
+                if first[0]:
+                    first[0] = False
+                    return " and ".join(_short(a) for a in named)
+                return ""
+
+            pat = "|".join(_name_pattern(a).pattern for a in prev_named)
+            prev = re.sub(r"\s{2,}", " ", re.sub(pat, swap, prev, flags=re.I)).strip()
+        else:
+            prev = f"{prev.rstrip(' ?')} in {' and '.join(_short(a) for a in named)}?"
+    if rest and terms(rest):
+        return f"{prev.rstrip(' ?')}: {rest}?"
+    return prev
+
+
+def _short(authority: str) -> str:
+    from index.meta import short_name
+
+    return short_name(authority)

@@ -1,0 +1,90 @@
+"""Which reports a question is about: councils it names, and filters the caller gave."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from index.meta import short_name
+from index.types import ReportMeta
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Report groups to search (one per named council, or one of all allowed reports) and the
+    question with the council names taken out: once scoped, a council's name only pulls in
+    generic passages that merely mention it."""
+
+    groups: tuple[tuple[str, ...], ...]
+    labels: tuple[str, ...]
+    text: str
+
+    @property
+    def comparison(self) -> bool:
+        return len(self.groups) > 1
+
+
+def _name_pattern(authority: str) -> re.Pattern:
+    short = short_name(authority)
+    names = sorted({authority, short}, key=len, reverse=True)
+    alt = "|".join(re.escape(n) for n in names if n)
+    tail = r"(?:\s+(?:County\s+Borough|County|City)?\s*Council)?(?:'s|’s|s')?"
+    return re.compile(rf"\b(?:{alt}){tail}\b", re.I)
+
+
+def named_authorities(question: str, reports: dict[str, ReportMeta]) -> list[str]:
+    """Authorities (official names) the question names, in order of first mention."""
+    found: list[tuple[int, str]] = []
+    for authority in {m.authority for m in reports.values() if m.authority}:
+        m = _name_pattern(authority).search(question)
+        if m:
+            found.append((m.start(), authority))
+    return [a for _, a in sorted(found)]
+
+
+def strip_authorities(question: str, authorities: list[str]) -> str:
+    for a in authorities:
+        question = _name_pattern(a).sub(" ", question)
+    return re.sub(r"\s{2,}", " ", question).strip()
+
+
+def allowed_reports(reports: dict[str, ReportMeta], filters: dict | None) -> list[str]:
+    """Report ids the filters allow (authority by official or short name; source / report id)."""
+    ids = sorted(reports)
+    if not filters:
+        return ids
+    auth = filters.get("authority") or filters.get("council")
+    if auth:
+        want = {a.strip().lower() for a in ([auth] if isinstance(auth, str) else auth)}
+        ids = [i for i in ids if {reports[i].authority.lower(), short_name(reports[i].authority).lower()} & want]
+    src = filters.get("source") or filters.get("report") or filters.get("report_id")
+    if src:
+        want = {src} if isinstance(src, str) else set(src)
+        ids = [i for i in ids if i in want]
+    return ids
+
+
+def scope_question(question: str, reports: dict[str, ReportMeta], filters: dict | None = None, *, enabled: bool = True) -> Scope:
+    """Split a question into per-council report groups.
+
+    >>> from index.types import ReportMeta
+    >>> reps = {r: ReportMeta(r, "", a, "", "", "") for r, a in [("w.txt", "Wrexham County Borough Council"), ("c.txt", "Cardiff Council")]}
+    >>> s = scope_question("How do Wrexham and Cardiff compare on supervision?", reps)
+    >>> (s.groups, s.text)
+    ((('w.txt',), ('c.txt',)), 'How do and compare on supervision?')
+    """
+    allowed = allowed_reports(reports, filters)
+    if not enabled:
+        return Scope((tuple(allowed),), ("",), question)
+    named = named_authorities(question, reports)
+    groups: list[tuple[str, ...]] = []
+    labels: list[str] = []
+    for a in named:
+        g = tuple(i for i in allowed if reports[i].authority == a)
+        if g:
+            groups.append(g)
+            labels.append(a)
+    if not groups:
+        # A council named but filtered out, or none named: search what the filters allow.
+        return Scope((tuple(allowed),), ("",), strip_authorities(question, named) if named else question)
+    return Scope(tuple(groups), tuple(labels), strip_authorities(question, named) or question)
