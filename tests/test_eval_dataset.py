@@ -1,0 +1,112 @@
+"""Loading a Q&A set: bad lines are skipped with a message naming the line; the rest is used."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from eval.dataset import Evidence, load_qa, locate
+from rag.errors import EvalSetError
+from rag.settings import BUNDLED_REPORTS_DIR
+
+WX = "ciw-wrexham-2020-10.txt"
+QUOTE = "We have found some notable improvements from our previous inspection of adult services undertaken in 2018."
+
+
+@pytest.fixture(scope="module")
+def texts() -> dict[str, str]:
+    return {p.name: p.read_text(encoding="utf-8") for p in BUNDLED_REPORTS_DIR.glob("*.txt")}
+
+
+def line(**kw) -> str:
+    base = {"id": "q", "question": "When was adults inspected before?", "answer": "2018", "facts": ["2018"],
+            "evidence": [{"source": WX, "quote": QUOTE}], "kind": "fact", "history": []}
+    base.update(kw)
+    return json.dumps(base)
+
+
+def write(tmp_path: Path, lines: list[str]) -> Path:
+    p = tmp_path / "qa.jsonl"
+    p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return p
+
+
+def test_bad_lines_are_skipped_and_named(tmp_path, texts, caplog):
+    lines = [
+        line(id="good-1"),
+        '{"id": "broken", "question": ',  # malformed JSON
+        line(id="unknown-source", evidence=[{"source": "ciw-nowhere-2021.txt", "quote": QUOTE}]),
+        line(id="bad-quote", evidence=[{"source": WX, "quote": "Inspectors praised the council's new swimming pool."}]),
+        "",  # blank lines are ignored, not skipped
+        line(id="good-1"),  # duplicate id
+        line(id="odd-kind", kind="opinion"),
+        line(id="un-with-evidence", kind="unanswerable", facts=[]),
+        json.dumps({"id": "no-question", "kind": "fact"}),
+        line(id="bad-facts", facts=[3]),
+        line(id="bad-history", kind="followup", history=[["only a question"]]),
+        line(id="un-ok", kind="unanswerable", facts=[], evidence=[]),
+        line(id="follow-ok", kind="followup", history=[["Tell me about Wrexham", "..."]], facts=[["2018", "two thousand eighteen"]]),
+    ]
+    path = write(tmp_path, lines)
+    with caplog.at_level(logging.WARNING, logger="eval.dataset"):
+        qa = load_qa(path, texts)
+    assert [q.id for q in qa.questions] == ["good-1", "un-ok", "follow-ok"]
+    assert [(s.line, s.id, s.reason) for s in qa.skipped] == [
+        (2, "", "not valid JSON (Expecting value at column 30)"),
+        (3, "unknown-source", "evidence item 1 names the report 'ciw-nowhere-2021.txt', which is not in the index"),
+        (4, "bad-quote", "evidence item 1: the quote \"Inspectors praised the council's new swimming pool.\" is not in " + WX),
+        (6, "good-1", "the id 'good-1' was already used on an earlier line"),
+        (7, "odd-kind", "unknown kind 'opinion' (expected one of fact, finding, judgement, paraphrase, comparison, "
+         "unanswerable, followup)"),
+        (8, "un-with-evidence", "an unanswerable question cannot have evidence or facts"),
+        (9, "no-question", 'missing "question"'),
+        (10, "bad-facts", 'each item of "facts" must be a non-empty string or a list of them'),
+        (11, "bad-history", '"history" must be a list of [question, answer] pairs of strings'),
+    ]
+    assert qa.skipped[2].message(path) == (
+        f"{path}, line 4 (id bad-quote): evidence item 1: the quote \"Inspectors praised the council's new "
+        f"swimming pool.\" is not in {WX}; skipped."
+    )
+    # Each skip was logged once, naming its line.
+    logged = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert [m.split(", line ")[1].split(" ")[0].rstrip(":") for m in logged] == ["2", "3", "4", "6", "7", "8", "9", "10", "11"]
+
+    good = qa.questions[0]
+    start = texts[WX].index(QUOTE)
+    assert good.evidence == (Evidence(WX, QUOTE, ((start, start + len(QUOTE)),), True),)
+    assert good.facts == (("2018",),) and good.answerable and good.line == 1
+    assert qa.questions[1].answerable is False
+    assert qa.questions[2].history == (("Tell me about Wrexham", "..."),)
+    assert qa.questions[2].facts == (("2018", "two thousand eighteen"),)
+
+
+def test_quote_with_different_line_breaks_is_used_with_a_warning(tmp_path, texts):
+    rewrapped = QUOTE.replace("previous inspection", "previous\n inspection")
+    qa = load_qa(write(tmp_path, [line(id="wrapped")]), {WX: texts[WX].replace(QUOTE, rewrapped)})
+    (ev,) = qa.questions[0].evidence
+    assert ev.exact is False and ev.spans[0][1] - ev.spans[0][0] == len(rewrapped)
+    assert len(qa.warnings) == 1 and "line 1 (id wrapped)" in qa.warnings[0]
+
+
+def test_locate_finds_every_occurrence():
+    assert locate("abc abc", "abc") == (((0, 3), (4, 7)), True)
+    assert locate("abc", "xyz") == ((), False)
+
+
+def test_unusable_files_raise_one_sentence(tmp_path, texts):
+    with pytest.raises(EvalSetError, match=r"does not exist"):
+        load_qa(tmp_path / "missing.jsonl", texts)
+    with pytest.raises(EvalSetError, match=r"has no usable question \(2 line\(s\) skipped\)"):
+        load_qa(write(tmp_path, ["nonsense", line(evidence=[{"source": "x.txt", "quote": "q"}])]), texts)
+
+
+def test_bundled_set_loads_clean_against_the_bundled_reports(texts):
+    from eval.runner import DEFAULT_QA
+
+    qa = load_qa(DEFAULT_QA, texts)
+    assert qa.skipped == [] and qa.warnings == []
+    assert len(qa.questions) >= 50
+    assert {q.kind for q in qa.questions} >= {"fact", "comparison", "unanswerable", "followup"}
