@@ -94,3 +94,11 @@ class LLMError(ArolwgError):
 
 class EvalSetError(ArolwgError):
     """An evaluation set could not be used at all."""
+
+
+class AuthSettingError(ArolwgError):
+    def __init__(self) -> None:
+        super().__init__(
+            "The web chat password setting (AROLWG_AUTH or --auth) is malformed: write it as "
+            "user:password, with commas between several accounts."
+        )
