@@ -100,7 +100,7 @@ def _furniture(text: str) -> set[str]:
         lines = [ln.strip() for ln in page.splitlines() if ln.strip()]
         for ln in set(lines[:2] + lines[-2:]):
             if len(ln) < 100:
-                edges[re.sub(r"\d+", "#", ln)] += 1
+                edges[ln] += 1
     return {ln for ln, n in edges.items() if n >= max(3, len(pages) // 2)}
 
 
@@ -117,7 +117,7 @@ def clean_text(source: str) -> Mapped:
     m = _normalise_chars(Mapped.identity(source))
     furniture = _furniture(m.text)
     m = m.drop_lines(
-        lambda ln: not _PAGE_NUMBER.match(ln) and re.sub(r"\d+", "#", ln.strip()) not in furniture
+        lambda ln: not _PAGE_NUMBER.match(ln) and ln.strip() not in furniture
     )
     # A page break is a paragraph break unless the sentence runs on (handled below).
     m = m.sub(r"[ ]*\f[ ]*", "\n\n")

@@ -57,6 +57,8 @@ class SentenceTransformerEmbeddings(Embeddings):
                     # Never let a hub name trigger a download attempt (it retries for ~70 s).
                     os.environ.setdefault("HF_HUB_OFFLINE", "1")
                     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+                    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
                     if not Path(self.path).is_dir():
                         raise ModelLoadError(self.path, "no such folder")
                     try:

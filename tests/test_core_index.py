@@ -1,0 +1,280 @@
+"""Loading, cleaning, chunking, metadata and the on-disk index, on the real parts."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import CARDIFF, REPORTS, WREXHAM
+from index.chunking import chunk_report, split_sentences
+from index.clean import clean_text
+from index.load import load_file
+from index.meta import detect_meta
+from rag.errors import CorruptFileError, ForeignIndexError, IndexMissingError, UnsupportedFileError
+
+
+def _norm(s: str) -> str:
+    s = re.sub(r"(?<=[a-z])-\s*\n\s*(?=[a-z])", "", s)
+    return " ".join(s.split())
+
+
+def test_index_package_exports_are_pinned():
+    import index
+
+    assert index.__all__ == ["IndexReport", "ReportInfo", "build_index", "list_reports", "source_text", "update_index"]
+
+
+def test_clean_repairs_extraction_damage_and_maps_back_to_the_source():
+    source = (
+        "Report title\n\n"
+        "Managers are currently\n\nreviewing the resources avail-\nable to the service.\n"
+        "\f\n12\n\nPage 3 of 9\n\nThe next paragraph.\n"
+    )
+    m = clean_text(source)
+    assert m.text == "Report title\n\nManagers are currently reviewing the resources available to the service.\n\nThe next paragraph.\n"
+    start = m.text.index("Managers")
+    end = m.text.index("service.") + len("service.")
+    s, e = m.source_span(start, end)
+    assert source[s:e] == "Managers are currently\n\nreviewing the resources avail-\nable to the service."
+
+
+def test_clean_drops_running_headers_repeated_at_page_edges():
+    pages = [f"CIW Report on Somewhere\nBody text of page {i} is here.\n{i}" for i in range(1, 6)]
+    m = clean_text("\f".join(pages))
+    assert "CIW Report on Somewhere" not in m.text
+    assert m.text.count("Body text of page") == 5
+
+
+def test_wrexham_broken_sentence_is_one_chunk_with_a_verbatim_span():
+    loaded = load_file(REPORTS / WREXHAM)
+    chunks, sentences = chunk_report(WREXHAM, clean_text(loaded.source_text))
+    [chunk] = [c for c in chunks if "Managers are currently reviewing" in c.text]
+    assert chunk.section == ("Children's Social Services: Risk Based Inspection", "Prevention", "Strengths")
+    assert _norm(loaded.source_text[chunk.start : chunk.end]) == _norm(chunk.text)
+    [sent] = [s for s in sentences if s.text.startswith("Managers are currently reviewing")]
+    assert loaded.source_text[sent.start : sent.end] == (
+        "Managers are currently\n\nreviewing the resources available to the IAA service with a view to "
+        "re-engaging partners who have drifted away from the service."
+    )
+
+
+@pytest.mark.parametrize("name", [WREXHAM, CARDIFF])
+def test_every_chunk_and_sentence_span_holds_its_text(name):
+    loaded = load_file(REPORTS / name)
+    chunks, sentences = chunk_report(name, clean_text(loaded.source_text))
+    assert len(chunks) > 30
+    for c in chunks:
+        assert _norm(loaded.source_text[c.start : c.end]) == _norm(c.text), c.id
+    for s in sentences:
+        assert _norm(loaded.source_text[s.start : s.end]) == _norm(s.text)
+
+
+def test_numbered_findings_are_chunks_under_their_heading_path():
+    loaded = load_file(REPORTS / WREXHAM)
+    chunks, _ = chunk_report(WREXHAM, clean_text(loaded.source_text))
+    carers = [c for c in chunks if c.text.startswith("4. Carers' voices are not heard consistently.")]
+    assert [c.section for c in carers] == [
+        ("Adult Social Services: Performance Evaluation Inspection", "People voice and choice", "What needs to improve")
+    ]
+    ids = [c.id for c in chunks]
+    assert len(ids) == len(set(ids))
+    again, _ = chunk_report(WREXHAM, clean_text(loaded.source_text))
+    assert [c.id for c in again] == ids  # content-hash ids are stable
+
+
+def test_split_sentences_keeps_list_markers_and_abbreviations_out_of_the_way():
+    text = "2. Work e.g. visits must improve. Managers agree.\nNext line"
+    assert [text[s:e] for s, e in split_sentences(text)] == ["Work e.g. visits must improve.", "Managers agree.", "Next line"]
+
+
+def test_metadata_is_detected_from_the_text():
+    got = {}
+    for name in (WREXHAM, CARDIFF):
+        loaded = load_file(REPORTS / name)
+        m = detect_meta(name, loaded.source_text, clean_text(loaded.source_text).text)
+        got[name] = (m.authority, m.kind, m.dates)
+    assert got == {
+        WREXHAM: ("Wrexham County Borough Council", "Risk based inspection and performance evaluation inspection", "12-23 October 2020"),
+        CARDIFF: ("Cardiff Council", "Risk based inspection", "23 November - 3 December 2020"),
+    }
+
+
+def _write_pdf(path: Path, text: str) -> None:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_auto_page_break(True, margin=20)
+    pdf.set_font("Helvetica", size=10)
+
+    def header() -> None:
+        pdf.set_font("Helvetica", size=8)
+        pdf.cell(0, 8, "Inspection of Cardiff Council social services", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Helvetica", size=10)
+
+    def footer() -> None:
+        pdf.set_y(-15)
+        pdf.set_font("Helvetica", size=8)
+        pdf.cell(0, 8, str(pdf.page_no()), align="C")
+
+    pdf.header = header
+    pdf.footer = footer
+    pdf.add_page()
+    for para in text.split("\n\n"):
+        para = para.strip().replace("’", "'").replace("–", "-")
+        if para:
+            pdf.multi_cell(0, 5, para.encode("latin-1", "replace").decode("latin-1"))
+            pdf.ln(3)
+    pdf.output(str(path))
+
+
+def test_pdf_docx_and_html_reports_are_indexed_and_cited_verbatim(tmp_path, embeddings, settings):
+    import docx
+
+    from index import build_index, list_reports, source_text
+    from rag import query
+
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    cardiff = (REPORTS / CARDIFF).read_text()
+    _write_pdf(reports / "cardiff.pdf", cardiff)
+    d = docx.Document()
+    for para in (REPORTS / WREXHAM).read_text().split("\n\n"):
+        if para.strip():
+            d.add_paragraph(para.strip())
+    d.save(reports / "wrexham.docx")
+    (reports / "note.html").write_text(
+        "<html><head><title>x</title><style>p{}</style></head><body><nav>Menu</nav><main>"
+        "<h1>Torfaen County Borough Council assurance check</h1><p>Torfaen County Borough Council "
+        "was inspected in <b>May 2022</b>. Inspectors reviewed 27 case files and found that "
+        "safeguarding referrals were handled promptly by the duty team in every case they read.</p></main></body></html>"
+    )
+    index_dir = tmp_path / "index"
+    report = build_index(reports, index_dir, settings=settings, embeddings=embeddings)
+    assert sorted(report.added) == ["cardiff.pdf", "note.html", "wrexham.docx"] and report.failed == []
+    infos = {r.report_id: (r.authority, r.dates) for r in list_reports(index_dir, settings)}
+    assert infos == {
+        "cardiff.pdf": ("Cardiff Council", "23 November - 3 December 2020"),
+        "note.html": ("Torfaen County Borough Council", "May 2022"),
+        "wrexham.docx": ("Wrexham County Borough Council", "12-23 October 2020"),
+    }
+    for question, source, fact in [
+        ("How many case files were reviewed in Cardiff?", "cardiff.pdf", "50"),
+        ("How many case files were reviewed in Torfaen?", "note.html", "27"),
+        ("Is Wrexham children's services still inadequate?", "wrexham.docx", "inadequate"),
+    ]:
+        ans = query(question, index_dir=index_dir, settings=settings, embeddings=embeddings)
+        assert not ans.abstained and fact in ans.text, (question, ans.text)
+        assert ans.citations[0].source == source
+        for c in ans.citations:
+            assert source_text(c.source, index_dir, settings)[c.start : c.end] == c.quote
+
+
+def test_bad_files_are_reported_and_the_rest_indexed(tmp_path, embeddings, settings):
+    from index import build_index, list_reports
+
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    shutil.copy(REPORTS / CARDIFF, reports)
+    (reports / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf \x00\x01")
+    (reports / "empty.txt").write_text("")
+    (reports / "sheet.xlsx").write_bytes(b"PK\x03\x04")
+    report = build_index(reports, tmp_path / "index", settings=settings, embeddings=embeddings)
+    assert report.added == [CARDIFF]
+    assert sorted(n for n, _ in report.failed) == ["broken.pdf", "empty.txt", "sheet.xlsx"]
+    why = dict(report.failed)
+    assert why["empty.txt"] == "empty.txt could not be read (it is empty): check the file opens, or export it again."
+    assert [r.report_id for r in list_reports(tmp_path / "index", settings)] == [CARDIFF]
+
+
+def test_loader_errors_are_plain_sentences(tmp_path):
+    bad = tmp_path / "x.pdf"
+    bad.write_bytes(b"not a pdf at all, just some bytes that go on for a while")
+    with pytest.raises(CorruptFileError, match=r"^x\.pdf could not be read \(it is not a readable PDF"):
+        load_file(bad)
+    other = tmp_path / "data.csv"
+    other.write_text("a,b\n1,2\n")
+    with pytest.raises(UnsupportedFileError) as exc:
+        load_file(other)
+    assert str(exc.value) == "data.csv is a .csv file, which Arolwg cannot read: use PDF, DOCX, HTML, Markdown or plain text."
+
+
+def test_reindexing_is_idempotent_and_tracks_changes(tmp_path, embeddings, settings):
+    from index import build_index, list_reports
+    from index.store import current_generation
+
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    for n in (CARDIFF, WREXHAM):
+        shutil.copy(REPORTS / n, reports)
+    index_dir = tmp_path / "index"
+    first = build_index(reports, index_dir, settings=settings, embeddings=embeddings)
+    assert sorted(first.added) == [CARDIFF, WREXHAM]
+    again = build_index(reports, index_dir, settings=settings, embeddings=embeddings)
+    assert (again.added, sorted(again.skipped), again.removed) == ([], [CARDIFF, WREXHAM], [])
+    assert current_generation(index_dir) == 1  # nothing changed, nothing written
+
+    (reports / WREXHAM).unlink()
+    text = (REPORTS / CARDIFF).read_text().replace("50 case files", "51 case files")
+    (reports / CARDIFF).write_text(text)
+    third = build_index(reports, index_dir, settings=settings, embeddings=embeddings)
+    assert (third.added, third.skipped, third.removed) == ([CARDIFF], [], [WREXHAM])
+    assert [r.report_id for r in list_reports(index_dir, settings)] == [CARDIFF]
+    assert sorted(p.name for p in index_dir.glob("gen-*")) == ["gen-000002"]
+
+
+def test_a_failure_midway_leaves_the_previous_index_usable(tmp_path, embeddings, settings, monkeypatch, built_index):
+    import index.store as store_mod
+    from index import update_index
+    from rag import query
+
+    index_dir = tmp_path / "index"
+    shutil.copytree(built_index, index_dir)
+    store_mod._persistent_client.cache_clear()
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store_mod.np, "save", boom)
+    extra = tmp_path / "extra.txt"
+    extra.write_text((REPORTS / CARDIFF).read_text().replace("Cardiff", "Newport"))
+    with pytest.raises(OSError):
+        update_index(index_dir, add=[extra], settings=settings, embeddings=embeddings)
+    monkeypatch.undo()
+    assert sorted(p.name for p in index_dir.glob("gen-*")) == ["gen-000001"]
+    ans = query("How many case files were reviewed in Cardiff?", index_dir=index_dir, settings=settings, embeddings=embeddings)
+    assert "50" in ans.text
+
+
+def test_update_adds_and_removes_reports(tmp_path, embeddings, settings, built_index):
+    from index import list_reports, update_index
+    from rag import retrieve
+
+    index_dir = tmp_path / "index"
+    shutil.copytree(built_index, index_dir)
+    extra = tmp_path / "newport-2021.txt"
+    extra.write_text((REPORTS / CARDIFF).read_text().replace("Cardiff", "Newport"))
+    added = update_index(index_dir, add=[extra], settings=settings, embeddings=embeddings)
+    assert (added.added, sorted(added.skipped)) == (["newport-2021.txt"], [])
+    assert [r.authority for r in list_reports(index_dir, settings)] == ["Cardiff Council", "Wrexham County Borough Council", "Newport City Council"]
+    hits = retrieve("How many case files were reviewed in Newport?", k=3, index_dir=index_dir, settings=settings, embeddings=embeddings)
+    assert {p.source for p in hits} == {"newport-2021.txt"}
+    removed = update_index(index_dir, remove=["newport-2021.txt"], settings=settings, embeddings=embeddings)
+    assert removed.removed == ["newport-2021.txt"]
+    assert [r.report_id for r in list_reports(index_dir, settings)] == [CARDIFF, WREXHAM]
+
+
+def test_missing_and_foreign_index_dirs_are_refused(tmp_path, settings, embeddings):
+    from index import build_index
+    from rag import query
+
+    with pytest.raises(IndexMissingError):
+        query("Who was inspected?", index_dir=tmp_path / "nothing-here", settings=settings, embeddings=embeddings)
+    foreign = tmp_path / "photos"
+    foreign.mkdir()
+    (foreign / "cat.jpg").write_bytes(b"\xff\xd8")
+    with pytest.raises(ForeignIndexError):
+        build_index(REPORTS, foreign, settings=settings, embeddings=embeddings)
+    assert [p.name for p in foreign.iterdir()] == ["cat.jpg"]
