@@ -16,7 +16,7 @@ import numpy as np
 from index.meta import short_name
 from index.store import IndexStore
 from index.text import terms
-from rag.retrieve import Retrieval
+from rag.retrieval import Retrieval
 from rag.types import Answer, Citation, Passage
 
 # Calibrated on eval/qa.jsonl with `arolwg eval` (threshold sweep); see README "Evaluation".

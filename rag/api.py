@@ -74,7 +74,7 @@ def retrieve(
     >>> [p.source for p in retrieve("How many case files were reviewed in Cardiff?", k=1)]
     ['ciw-cardiff-2020-12.txt']
     """
-    from rag.retrieve import retrieve_scoped
+    from rag.retrieval import retrieve_scoped
 
     settings = settings or get_settings()
     q = _validate(question, settings)
@@ -114,7 +114,7 @@ def query(
     """
     from rag.answer import extractive_answer
     from rag.followup import resolve
-    from rag.retrieve import retrieve_scoped
+    from rag.retrieval import retrieve_scoped
 
     t0 = time.perf_counter()
     settings = settings or get_settings()

@@ -12,9 +12,13 @@ The answer is split into sentences; each ``[n]`` marker is parsed (``[1]``, ``[1
 A claim is supported when that mean is at least :data:`SUPPORT_THRESHOLD` (0.55), and every
 number in the claim appears in the cited passages (a changed figure is the commonest
 hallucination and barely moves either score). Without an embedding model the overlap alone is
-used, against :data:`OVERLAP_THRESHOLD` (0.7). The thresholds were set on hand-made pairs from
-the bundled reports (``tests/test_llm_verify.py`` keeps them): verbatim and paraphrased claims
-score 0.62-1.0, claims cited to the wrong passage or invented score 0.15-0.5.
+used, against :data:`OVERLAP_THRESHOLD` (0.65). The thresholds were set on 30 hand-made pairs
+from the bundled reports, kept in ``tests/test_llm_verify.py``: 15 verbatim or paraphrased
+claims scored 0.52-0.98 (one loose paraphrase, 0.52, falls below), 15 claims cited to the wrong
+passage or invented scored 0.04-0.51. The threshold leans to flagging: a wrongly flagged true
+sentence costs less than a wrongly trusted false one. Known blind spot: a claim that reuses a
+passage's words but reverses it ("plenty of accommodation" against "accommodation remains a
+challenge") scores near 0.5, just under the line.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 SUPPORT_THRESHOLD = 0.55
-OVERLAP_THRESHOLD = 0.7
+OVERLAP_THRESHOLD = 0.65
 
 # --- sentences -------------------------------------------------------------------------------
 

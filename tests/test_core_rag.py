@@ -1,0 +1,177 @@
+"""Retrieval, answers, follow-ups, the public API and the CLI, on the real model and index."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import CARDIFF, REPO, WREXHAM
+from rag.errors import EmptyQuestionError, QuestionTooLongError
+
+
+@pytest.fixture
+def ask(built_index, settings, embeddings):
+    from rag import query
+
+    def _ask(q, **kw):
+        return query(q, index_dir=built_index, settings=settings, embeddings=embeddings, **kw)
+
+    return _ask
+
+
+def test_public_api_is_pinned():
+    import rag
+
+    assert rag.__all__ == ["Answer", "Citation", "Passage", "as_retriever", "chain", "query", "retrieve"]
+
+
+def test_a_question_naming_a_council_is_scoped_to_its_report(built_index, settings, embeddings):
+    from rag import retrieve
+
+    hits = retrieve("What did inspectors find about direct payments in Cardiff?", k=5, index_dir=built_index, settings=settings, embeddings=embeddings)
+    assert [p.source for p in hits] == [CARDIFF] * 5
+    assert "direct payments" in hits[0].text
+
+
+def test_a_comparison_retrieves_from_each_named_report(built_index, settings, embeddings):
+    from rag import retrieve
+
+    hits = retrieve("How do Wrexham and Cardiff compare on staff supervision?", k=6, index_dir=built_index, settings=settings, embeddings=embeddings)
+    assert [p.source for p in hits] == [WREXHAM, CARDIFF] * 3
+
+
+def test_filters_restrict_the_reports_searched(built_index, settings, embeddings):
+    from rag import retrieve
+
+    for filters in ({"authority": "Wrexham"}, {"authority": "Wrexham County Borough Council"}, {"source": WREXHAM}):
+        hits = retrieve("supervision of practitioners", k=4, filters=filters, index_dir=built_index, settings=settings, embeddings=embeddings)
+        assert {p.source for p in hits} == {WREXHAM}
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_each_retrieval_mode_finds_the_case_file_count(mode, built_index, settings, embeddings):
+    from rag import retrieve
+
+    hits = retrieve("How many case files were reviewed in Cardiff?", k=5, mode=mode, index_dir=built_index, settings=settings, embeddings=embeddings)
+    assert any("reviewed 50 case files" in p.text for p in hits)
+
+
+def test_fact_answer_quotes_the_report_with_a_verbatim_citation(ask, built_index, settings):
+    from index import source_text
+
+    ans = ask("How many case files were reviewed in Cardiff?")
+    assert not ans.abstained
+    assert ans.text.startswith("In total we reviewed 50 case files and followed 14 of these with interviews")
+    c = ans.citations[0]
+    assert (c.n, c.source, c.authority, c.section) == (1, CARDIFF, "Cardiff Council", ("Method",))
+    assert source_text(CARDIFF, built_index, settings)[c.start : c.end] == c.quote
+    assert "[1]" in ans.text
+    assert c.passage.start <= c.start < c.end <= c.passage.end
+
+
+@pytest.mark.parametrize(
+    "question, fact, source",
+    [
+        ("What must Wrexham improve about carers' assessments?", "carers", WREXHAM),
+        ("Is Wrexham children's services still inadequate?", "remain inadequate", WREXHAM),
+        ("How many people responded to the survey for parents and carers of disabled children in Cardiff?", "65", CARDIFF),
+        ("When will CIW re-inspect Wrexham?", "within 12 months", WREXHAM),
+    ],
+)
+def test_answers_state_the_fact_and_cite_its_report(ask, question, fact, source, built_index, settings):
+    from index import source_text
+
+    ans = ask(question)
+    assert not ans.abstained and fact in ans.text, ans.text
+    assert ans.citations[0].source == source
+    for c in ans.citations:
+        assert f"[{c.n}]" in ans.text
+        assert source_text(c.source, built_index, settings)[c.start : c.end] == c.quote
+
+
+def test_comparison_answer_covers_both_councils(ask):
+    ans = ask("How do Wrexham and Cardiff compare on staff supervision?")
+    assert [line.split(":")[0] for line in ans.text.splitlines()] == ["Wrexham", "Cardiff"]
+    assert {c.source for c in ans.citations} == {WREXHAM, CARDIFF}
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What is the capital of France?", "How much did Cardiff Council spend on agency social workers in 2020?"],
+)
+def test_questions_the_reports_do_not_answer_are_declined(ask, question):
+    ans = ask(question)
+    assert ans.abstained, ans.text
+    assert ans.text.startswith("The reports do not say.")
+    assert ans.citations == () and len(ans.passages) == 5
+
+
+def test_follow_up_is_resolved_against_the_history(ask):
+    first = ask("What must Wrexham improve about carers' assessments?")
+    ans = ask("And in Cardiff?", history=[("What must Wrexham improve about carers' assessments?", first.text)])
+    assert ans.resolved_question == "What must Cardiff improve about carers' assessments?"
+    assert {c.source for c in ans.citations} == {CARDIFF}
+    assert "carers" in ans.text
+
+
+def test_bad_questions_raise_plain_errors(ask, settings):
+    with pytest.raises(EmptyQuestionError):
+        ask("   \n ")
+    with pytest.raises(QuestionTooLongError) as exc:
+        ask("why " * 400)
+    assert str(exc.value) == f"The question is 1599 characters long, over the limit of {settings.max_question_chars}: shorten it to the point you want answered."
+
+
+def test_langchain_retriever_and_chain(built_index, settings, embeddings):
+    from rag import Answer, as_retriever, chain
+
+    docs = as_retriever(built_index, k=3, settings=settings, embeddings=embeddings).invoke("occupational therapy waiting times in Wrexham")
+    assert [d.metadata["source"] for d in docs] == [WREXHAM] * 3
+    assert "occupational therapy" in docs[0].page_content.lower()
+    ans = chain(built_index, settings=settings, embeddings=embeddings).invoke({"question": "How many case files were reviewed in Cardiff?"})
+    assert isinstance(ans, Answer) and "50" in ans.text
+
+
+def test_default_index_is_built_on_first_use(tmp_path, monkeypatch, embeddings):
+    from rag import query
+    from rag.settings import get_settings
+
+    monkeypatch.setenv("AROLWG_INDEX_DIR", str(tmp_path / "auto"))
+    ans = query("Is Wrexham children's services still inadequate?", settings=get_settings(), embeddings=embeddings)
+    assert "inadequate" in ans.text
+    assert (tmp_path / "auto" / "CURRENT").read_text() == "gen-000001"
+
+
+def _cli(*args, env_extra=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AROLWG_")}
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
+
+
+def test_cli_ask_json(built_index):
+    r = _cli("ask", "How many case files were reviewed in Cardiff?", "--json", "--index", str(built_index))
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["abstained"] is False and "50" in data["text"]
+    assert data["citations"][0]["source"] == CARDIFF
+
+
+def test_cli_errors_are_one_sentence_without_traceback(tmp_path, built_index):
+    r = _cli("ask", "  ", "--index", str(built_index))
+    assert (r.returncode, r.stdout, r.stderr) == (2, "", "arolwg: The question is empty: type a question about the inspection reports.\n")
+    r = _cli("ask", "Who was inspected?", "--index", str(tmp_path / "missing"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("arolwg: There is no Arolwg index at")
+
+
+def test_cli_help_explains_each_command():
+    r = _cli("--help")
+    assert r.returncode == 0
+    for cmd in ("index", "ask", "eval", "chat"):
+        assert cmd in r.stdout
+    r = _cli("ask", "--help")
+    assert "--json" in r.stdout and "--council" in r.stdout and "AROLWG_" in _cli("--help").stdout
