@@ -273,6 +273,7 @@ class IndexStore:
         self.sent_rows: dict[str, list[int]] = {}
         for i, s in enumerate(generation.sentences):
             self.sent_rows.setdefault(s.chunk_id, []).append(i)
+        self.sent_chunk = np.array([self.chunk_pos[s.chunk_id] for s in generation.sentences], dtype=np.int64)
         self._bm25 = None
         self._collection = None
         self._lock = threading.Lock()
@@ -326,6 +327,23 @@ class IndexStore:
             query_embeddings=[qvec], n_results=min(n, len(self.chunks)), where=where, include=["distances"]
         )
         return [(self.chunk_pos[i], 1.0 - d) for i, d in zip(res["ids"][0], res["distances"][0])]
+
+    def sentence_search(self, qvec: np.ndarray, n: int, report_ids: list[str] | None) -> list[tuple[int, float]]:
+        """(chunk position, best sentence cosine), best first: finds a passage by its one
+        sentence that matches, where the whole passage's vector is diluted by the others."""
+        if not len(self.sent_chunk):
+            return []
+        sims = self.gen.sent_vecs @ qvec
+        best: dict[int, float] = {}
+        allowed = None if report_ids is None else set(report_ids)
+        for row in np.argsort(-sims):
+            pos = int(self.sent_chunk[row])
+            if pos in best or (allowed is not None and self.chunks[pos].report_id not in allowed):
+                continue
+            best[pos] = float(sims[row])
+            if len(best) >= n:
+                break
+        return list(best.items())
 
     def keyword_search(self, query_terms: list[str], n: int, report_ids: list[str] | None) -> list[tuple[int, float]]:
         """(chunk position, BM25 score), best first; chunks sharing no term are left out."""

@@ -13,8 +13,7 @@ STOPWORDS = frozenset(
     own same she should so some such than that the their theirs them themselves then there these
     they this those through to too under until up very was we were what when where which while who
     whom why will with would you your yours yourself yourselves also did does tell say said says
-    report reports find found finding findings inspection inspectors ciw council councils authority
-    local many much anything something please whether""".split()
+    many much anything something please whether""".split()
 )
 
 

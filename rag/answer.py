@@ -2,14 +2,15 @@
 
 Each candidate sentence of the retrieved passages is scored by its embedding similarity to the
 question, its passage's similarity, and the share of the question's (IDF-weighted) terms it holds.
-The best sentences, each with a ``[n]`` marker, make the answer; the best score is the evidence
-score, compared with the calibrated threshold to abstain.
+The best sentence, with the rest of its finding or the sentence that completes it, makes the
+answer, plus other passages' sentences that score nearly as well; each ends in a ``[n]`` marker.
+The best score is the evidence score: under the calibrated threshold the answerer abstains.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -20,16 +21,24 @@ from rag.retrieval import Retrieval
 from rag.types import Answer, Citation, Passage
 
 # Calibrated on eval/qa.jsonl with `arolwg eval` (threshold sweep); see README "Evaluation".
-DEFAULT_THRESHOLD = 0.45
-MAX_SENTENCES = 3
+DEFAULT_THRESHOLD = 0.44
 W_SENT, W_PASSAGE, W_TERMS = 0.45, 0.2, 0.35
+MAX_SENTENCES = 4
+MAX_CHARS = 700
+NEAR_BEST = 0.1  # other passages' sentences this close to the best one join the answer
+EXTEND = 0.2  # following sentences of the same passage join while this close to the best
+EXTEND_MAX = 2  # sentences from the best passage at most
 
-_COUNT_Q = re.compile(r"\b(how many|how much|what number|what percentage|how long|how often|what proportion)\b", re.I)
+_COUNT_Q = re.compile(r"\b(how many|how much|what number|what percentage|how long|how often|what proportion|how big)\b", re.I)
 _DATE_Q = re.compile(r"\b(when|what date|which date|what year|which year|what month|which month)\b", re.I)
-_NUMBER = re.compile(r"\b(\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty)\b", re.I)
+# A count, not a year: "32 case files", "seven working days"; "2020" answers "when", not "how many".
+_NUMBER = re.compile(r"\b(?!(?:19|20)\d{2}\b)(\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty)\b", re.I)
 _DATE = re.compile(r"\b(19|20)\d{2}\b|\b(January|February|March|April|May|June|July|August|September|October|November|December)\b")
+_NUMBERED = re.compile(r"^\s*\(?\d{1,2}[.)]\s")
 
 NOT_SAID = "The reports do not say."
+W_UNKNOWN = 0.3  # evidence lost when all of the question's words are unknown to the reports
+COUNT_MISSING = 0.15  # evidence lost when a "how many" question gets no count in its answer
 
 
 @dataclass(frozen=True)
@@ -40,16 +49,30 @@ class Scored:
     score: float
 
 
-def _idf(store: IndexStore) -> dict[str, float]:
+def _overlap(q_terms: set[str], s_terms: set[str], idf: dict[str, float]) -> float:
+    if not q_terms:
+        return 0.0
+    total = sum(max(idf.get(t, 0.0), 0.1) for t in q_terms)
+    return sum(max(idf.get(t, 0.0), 0.1) for t in q_terms & s_terms) / total
+
+
+def score_sentences(
+    store: IndexStore,
+    retrieval: Retrieval,
+    question: str,
+    *,
+    focus: str = "",
+    focus_vec: np.ndarray | None = None,
+) -> list[Scored]:
+    """Every sentence of the retrieved passages, scored against the question, best first.
+
+    ``focus`` is what a follow-up newly asks ("adults" in "And for adults?"): it weighs as much
+    as the whole resolved question, so the answer is about the new point.
+    """
     bm = store.bm25()
-    return dict(bm.idf) if bm is not None else {}
-
-
-def score_sentences(store: IndexStore, retrieval: Retrieval, question: str) -> list[Scored]:
-    """Every sentence of the retrieved passages, scored against the question, best first."""
-    idf = _idf(store)
+    idf = dict(bm.idf) if bm is not None else {}
     q_terms = set(terms(question))
-    q_weight = sum(max(idf.get(t, 0.0), 0.1) for t in q_terms) or 1.0
+    f_terms = set(terms(focus)) if focus else set()
     want_number = bool(_COUNT_Q.search(question))
     want_date = bool(_DATE_Q.search(question))
     out: list[Scored] = []
@@ -58,36 +81,104 @@ def score_sentences(store: IndexStore, retrieval: Retrieval, question: str) -> l
             rows = store.sent_rows.get(p.chunk_id, [])
             if not rows:
                 continue
-            sims = store.gen.sent_vecs[rows] @ retrieval.qvec
+            vecs = store.gen.sent_vecs[rows]
+            sims = vecs @ retrieval.qvec
+            if focus_vec is not None:
+                sims = 0.5 * sims + 0.5 * (vecs @ focus_vec)
             for row, sim in zip(rows, sims):
                 s = store.gen.sentences[row]
                 s_terms = set(terms(s.text))
-                overlap = sum(max(idf.get(t, 0.0), 0.1) for t in q_terms & s_terms) / q_weight
-                score = W_SENT * float(sim) + W_PASSAGE * p.similarity + W_TERMS * overlap
-                if want_number and _NUMBER.search(s.text):
-                    score += 0.05
-                if want_date and _DATE.search(s.text):
-                    score += 0.05
-                if len(s.text) < 25:  # fragments ("The local") answer nothing on their own
+                lex = _overlap(q_terms, s_terms, idf)
+                if f_terms:
+                    lex = 0.4 * lex + 0.6 * _overlap(f_terms, s_terms, idf)
+                score = W_SENT * float(sim) + W_PASSAGE * p.similarity + W_TERMS * lex
+                if want_number:
+                    score += 0.08 if _NUMBER.search(s.text) else -0.08
+                if want_date:
+                    score += 0.08 if _DATE.search(s.text) else -0.04
+                if len(s.text) < 25:  # fragments answer nothing on their own
                     score -= 0.1
                 out.append(Scored(row, p, gi, score))
     out.sort(key=lambda x: -x.score)
     return out
 
 
-def _pick(scored: list[Scored], store: IndexStore, limit: int) -> list[Scored]:
+def _extent(best: Scored, by_row: dict[int, Scored], store: IndexStore) -> list[int]:
+    """The best sentence plus what completes it: the rest of a numbered finding (they are short
+    and their later sentences carry the detail), or a following sentence that scores nearly as well."""
+    rows = store.sent_rows[best.passage.chunk_id]
+    i = rows.index(best.row)
+    if _NUMBERED.match(best.passage.text) and len(rows) <= 3:
+        return list(rows)
+    out = [best.row]
+    chars = len(store.gen.sentences[best.row].text)
+    for row in rows[i + 1 :]:
+        nxt = by_row.get(row)
+        n = len(store.gen.sentences[row].text)
+        if len(out) >= EXTEND_MAX or nxt is None or nxt.score < best.score - EXTEND or chars + n > MAX_CHARS:
+            break
+        out.append(row)
+        chars += n
+    return out
+
+
+def _pick(scored: list[Scored], store: IndexStore, limit: int) -> list[int]:
+    """Sentence rows for the answer, best passage first, in reading order within a passage."""
     if not scored:
         return []
-    best = scored[0].score
-    chosen: list[Scored] = []
-    for s in scored:
-        if len(chosen) >= limit or s.score < best - 0.06:
+    by_row = {s.row: s for s in scored}
+    best = scored[0]
+    chosen = _extent(best, by_row, store)
+    chars = sum(len(store.gen.sentences[r].text) for r in chosen)
+    for s in scored[1:]:
+        if len(chosen) >= limit or s.score < best.score - NEAR_BEST:
             break
+        if s.row in chosen:
+            continue
         v = store.gen.sent_vecs[s.row]
-        if any(float(v @ store.gen.sent_vecs[c.row]) > 0.9 for c in chosen):
+        if any(float(v @ store.gen.sent_vecs[r]) > 0.9 for r in chosen):
             continue  # the same point made twice (the reports repeat themselves)
-        chosen.append(s)
-    return chosen
+        n = len(store.gen.sentences[s.row].text)
+        if chars + n > MAX_CHARS:
+            break
+        chosen.append(s.row)
+        chars += n
+    # Keep each passage's sentences in the order the report has them.
+    order = {r: k for k, r in enumerate(chosen)}
+    first_of = {}
+    for r in chosen:
+        cid = store.gen.sentences[r].chunk_id
+        first_of.setdefault(cid, order[r])
+    return sorted(chosen, key=lambda r: (first_of[store.gen.sentences[r].chunk_id], r))
+
+
+def evidence_score(store: IndexStore, question: str, focus: str, best: float, rows: list[int]) -> float:
+    """How well the chosen sentences answer the question: the best sentence's score, less what
+    the question asks that the reports never mention (e.g. a "budget" in reports that give none),
+    less a missing count for a "how many" question."""
+    bm = store.bm25()
+    idf = dict(bm.idf) if bm is not None else {}
+    q_terms = set(terms(focus or question))
+    if q_terms and idf:
+        floor = min(idf.values())
+        weight = {t: idf.get(t, max(idf.values())) - floor + 0.1 for t in q_terms}
+        unknown = sum(w for t, w in weight.items() if t not in idf) / sum(weight.values())
+        best -= W_UNKNOWN * unknown
+    if _COUNT_Q.search(question) and not any(_NUMBER.search(store.gen.sentences[r].text) for r in rows):
+        best -= COUNT_MISSING
+    return best
+
+
+def _abstain(question: str, retrieval: Retrieval, resolved: str, score: float, why: str = "") -> Answer:
+    return Answer(
+        question=question,
+        text=f"{NOT_SAID} {why or 'None of the passages found answers this question closely enough; the closest are listed below.'}",
+        citations=(),
+        abstained=True,
+        passages=retrieval.passages,
+        resolved_question=resolved or question,
+        score=round(score, 4),
+    )
 
 
 def extractive_answer(
@@ -96,50 +187,48 @@ def extractive_answer(
     store: IndexStore,
     *,
     resolved_question: str = "",
+    focus: str = "",
+    focus_vec: np.ndarray | None = None,
     threshold: float | None = None,
 ) -> Answer:
     """Compose an answer from the best sentences of the retrieved passages, or abstain."""
     threshold = DEFAULT_THRESHOLD if threshold is None else threshold
-    scored = score_sentences(store, retrieval, retrieval.scope.text)
-    evidence = scored[0].score if scored else 0.0
-    passages = retrieval.passages
-    if not scored or evidence < threshold:
-        return Answer(
-            question=question,
-            text=NOT_SAID + " None of the passages found answers this question closely enough; the closest are listed below.",
-            citations=(),
-            abstained=True,
-            passages=passages,
-            resolved_question=resolved_question or question,
-            score=round(evidence, 4),
-        )
+    resolved = resolved_question or question
+    if retrieval.scope.missing and len(retrieval.scope.labels) <= 1 and not retrieval.scope.labels[0]:
+        names = " and ".join(short_name(a) for a in retrieval.scope.missing)
+        return _abstain(question, retrieval, resolved, 0.0, f"No indexed report covers {names}; the closest passages from the reports that are indexed are listed below.")
+    scored = score_sentences(store, retrieval, retrieval.scope.text, focus=focus, focus_vec=focus_vec)
+    if not scored:
+        return _abstain(question, retrieval, resolved, 0.0)
     if retrieval.scope.comparison:
-        picks_by_group = []
-        for gi in range(len(retrieval.groups)):
-            g_scored = [s for s in scored if s.group == gi]
-            picks_by_group.append(_pick(g_scored, store, 2))
+        picks_by_group = [_pick([s for s in scored if s.group == gi], store, 2) for gi in range(len(retrieval.groups))]
     else:
         picks_by_group = [_pick(scored, store, MAX_SENTENCES)]
+    evidence = evidence_score(store, retrieval.scope.text, focus, scored[0].score, [r for g in picks_by_group for r in g])
+    if evidence < threshold:
+        return _abstain(question, retrieval, resolved, evidence)
 
+    by_row = {s.row: s for s in scored}
     citations: list[Citation] = []
     lines: list[str] = []
-    for gi, picks in enumerate(picks_by_group):
+    for gi, rows in enumerate(picks_by_group):
         parts: list[str] = []
-        for s in picks:
-            sent = store.gen.sentences[s.row]
-            src = store.source_text(s.passage.source)
+        for row in rows:
+            sent = store.gen.sentences[row]
+            passage = by_row[row].passage
+            src = store.source_text(passage.source)
             n = len(citations) + 1
             citations.append(
                 Citation(
                     n=n,
-                    source=s.passage.source,
-                    title=s.passage.title,
-                    authority=s.passage.authority,
-                    section=s.passage.section,
+                    source=passage.source,
+                    title=passage.title,
+                    authority=passage.authority,
+                    section=passage.section,
                     quote=src[sent.start : sent.end],
                     start=sent.start,
                     end=sent.end,
-                    passage=s.passage,
+                    passage=passage,
                 )
             )
             parts.append(f"{sent.text} [{n}]")
@@ -154,7 +243,7 @@ def extractive_answer(
         text="\n".join(lines),
         citations=tuple(citations),
         abstained=False,
-        passages=passages,
-        resolved_question=resolved_question or question,
+        passages=retrieval.passages,
+        resolved_question=resolved,
         score=round(evidence, 4),
     )

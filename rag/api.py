@@ -113,7 +113,7 @@ def query(
     (True, 'ciw-cardiff-2020-12.txt')
     """
     from rag.answer import extractive_answer
-    from rag.followup import resolve
+    from rag.followup import resolve_parts
     from rag.retrieval import retrieve_scoped
 
     t0 = time.perf_counter()
@@ -129,7 +129,8 @@ def query(
         llm = make_llm(settings)
     history = [(str(a), str(b)) for a, b in (history or [])]
     t1 = time.perf_counter()
-    resolved = resolve(q, history, store.reports)
+    base, focus = resolve_parts(q, history, store.reports)
+    resolved = f"{base.rstrip(' ?')}: {focus}?" if focus else base
     if use_llm and history:
         from rag.llm import rewrite_followup
 
@@ -139,8 +140,16 @@ def query(
     t3 = time.perf_counter()
     threshold = settings.abstain_threshold or None
 
+    focus_vec = None
+    if focus:
+        import numpy as np
+
+        focus_vec = np.asarray(emb.embed_query(focus), dtype="float32")
+
     def extractive(notice: str = "") -> Answer:
-        a = extractive_answer(q, r, store, resolved_question=resolved, threshold=threshold)
+        a = extractive_answer(
+            q, r, store, resolved_question=resolved, focus=focus, focus_vec=focus_vec, threshold=threshold
+        )
         if notice:
             from dataclasses import replace
 

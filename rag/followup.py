@@ -24,24 +24,22 @@ def is_followup(question: str) -> bool:
     return n <= 2 or (n <= 5 and bool(_REFERS.search(question)))
 
 
-def resolve(question: str, history: Sequence[tuple[str, str]] | None, reports: dict[str, ReportMeta]) -> str:
-    """A stand-alone question for retrieval.
+def resolve_parts(question: str, history: Sequence[tuple[str, str]] | None, reports: dict[str, ReportMeta]) -> tuple[str, str]:
+    """(base, focus): the stand-alone question a follow-up builds on, and what it newly asks.
 
-    >>> from index.types import ReportMeta
-    >>> reps = {r: ReportMeta(r, "", a, "", "", "") for r, a in [("w", "Wrexham County Borough Council"), ("c", "Cardiff Council")]}
-    >>> resolve("And in Cardiff?", [("What must Wrexham improve about carers' assessments?", "...")], reps)
-    "What must Cardiff improve about carers' assessments?"
+    ``focus`` is empty for a question that is not a follow-up. A chain of follow-ups keeps the
+    first stand-alone question (with the latest councils) and the latest new words.
     """
     if not history or not is_followup(question):
-        return question
+        return question, ""
     earlier = [q for q, _ in history]
-    prev = resolve(earlier[-1], [(q, "") for q in earlier[:-1]], reports)
+    base, prev_focus = resolve_parts(earlier[-1], [(q, "") for q in earlier[:-1]], reports)
     named = named_authorities(question, reports)
     rest = strip_authorities(_ELLIPTIC.sub("", question), named).strip(" ?.!,")
     rest = re.sub(r"^(in|for|at|with)\b\s*", "", rest, flags=re.I)
     if named:
-        prev_named = named_authorities(prev, reports)
-        if prev_named:
+        base_named = named_authorities(base, reports)
+        if base_named:
             # Replace the earlier council(s) with the new one(s), keeping the question's wording.
             first = [True]
 
@@ -51,13 +49,26 @@ def resolve(question: str, history: Sequence[tuple[str, str]] | None, reports: d
                     return " and ".join(_short(a) for a in named)
                 return ""
 
-            pat = "|".join(_name_pattern(a).pattern for a in prev_named)
-            prev = re.sub(r"\s{2,}", " ", re.sub(pat, swap, prev, flags=re.I)).strip()
+            pat = "|".join(_name_pattern(a).pattern for a in base_named)
+            base = re.sub(r"\s{2,}", " ", re.sub(pat, swap, base, flags=re.I)).strip()
         else:
-            prev = f"{prev.rstrip(' ?')} in {' and '.join(_short(a) for a in named)}?"
-    if rest and terms(rest):
-        return f"{prev.rstrip(' ?')}: {rest}?"
-    return prev
+            base = f"{base.rstrip(' ?')} in {' and '.join(_short(a) for a in named)}?"
+    focus = rest if rest and terms(rest) else prev_focus
+    return base, focus
+
+
+def resolve(question: str, history: Sequence[tuple[str, str]] | None, reports: dict[str, ReportMeta]) -> str:
+    """A stand-alone question for retrieval.
+
+    >>> from index.types import ReportMeta
+    >>> reps = {r: ReportMeta(r, "", a, "", "", "") for r, a in [("w", "Wrexham County Borough Council"), ("c", "Cardiff Council")]}
+    >>> resolve("And in Cardiff?", [("What must Wrexham improve about carers' assessments?", "...")], reps)
+    "What must Cardiff improve about carers' assessments?"
+    >>> resolve("And for adults?", [("What must Wrexham improve about carers' assessments?", "...")], reps)
+    "What must Wrexham improve about carers' assessments: adults?"
+    """
+    base, focus = resolve_parts(question, history, reports)
+    return f"{base.rstrip(' ?')}: {focus}?" if focus else base
 
 
 def _short(authority: str) -> str:

@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense (Chroma) and BM25 candidates fused by reciprocal rank."""
+"""Hybrid retrieval: dense passage (Chroma), dense sentence and BM25 rankings fused by reciprocal rank."""
 
 from __future__ import annotations
 
@@ -51,6 +51,8 @@ def search(
     rankings: list[list[tuple[int, float]]] = []
     if mode in ("hybrid", "dense"):
         rankings.append(store.dense_search(qvec.tolist(), candidates, report_ids))
+    if mode == "hybrid":
+        rankings.append(store.sentence_search(qvec, candidates, report_ids))
     if mode in ("hybrid", "bm25"):
         rankings.append(store.keyword_search(terms(text), candidates, report_ids))
     fused = _fuse(rankings)[:k]

@@ -18,6 +18,7 @@ class Scope:
     groups: tuple[tuple[str, ...], ...]
     labels: tuple[str, ...]
     text: str
+    missing: tuple[str, ...] = ()  # councils the question names that no indexed report covers
 
     @property
     def comparison(self) -> bool:
@@ -48,6 +49,18 @@ def strip_authorities(question: str, authorities: list[str]) -> str:
     return re.sub(r"\s{2,}", " ", question).strip()
 
 
+def unindexed_authorities(question: str, reports: dict[str, ReportMeta]) -> list[str]:
+    """Welsh councils the question names that none of the indexed reports is about."""
+    from index.meta import AUTHORITIES
+
+    indexed = {m.authority for m in reports.values()}
+    return [
+        official
+        for short, official in AUTHORITIES.items()
+        if official not in indexed and re.search(rf"\b{re.escape(short)}\b", question, re.I)
+    ]
+
+
 def allowed_reports(reports: dict[str, ReportMeta], filters: dict | None) -> list[str]:
     """Report ids the filters allow (authority by official or short name; source / report id)."""
     ids = sorted(reports)
@@ -76,6 +89,7 @@ def scope_question(question: str, reports: dict[str, ReportMeta], filters: dict 
     allowed = allowed_reports(reports, filters)
     if not enabled:
         return Scope((tuple(allowed),), ("",), question)
+    missing = tuple(unindexed_authorities(question, reports))
     named = named_authorities(question, reports)
     groups: list[tuple[str, ...]] = []
     labels: list[str] = []
@@ -86,5 +100,5 @@ def scope_question(question: str, reports: dict[str, ReportMeta], filters: dict 
             labels.append(a)
     if not groups:
         # A council named but filtered out, or none named: search what the filters allow.
-        return Scope((tuple(allowed),), ("",), strip_authorities(question, named) if named else question)
-    return Scope(tuple(groups), tuple(labels), strip_authorities(question, named) or question)
+        return Scope((tuple(allowed),), ("",), strip_authorities(question, named) if named else question, missing)
+    return Scope(tuple(groups), tuple(labels), strip_authorities(question, named) or question, missing)
