@@ -138,7 +138,7 @@ def query(
     t2 = time.perf_counter()
     r = retrieve_scoped(store, emb, resolved, k=k, filters=filters, mode=mode, scope=scope, candidates=settings.candidates)
     t3 = time.perf_counter()
-    threshold = settings.abstain_threshold or None
+    threshold = settings.abstain_threshold
 
     focus_vec = None
     if focus:

@@ -55,10 +55,10 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(
         default=1000, ge=20, description="Longest question accepted, in characters."
     )
-    abstain_threshold: float = Field(
-        default=0.0,
-        description="Evidence score under which the answerer abstains; 0 means the value "
-        "calibrated on the bundled eval set.",
+    abstain_threshold: float | None = Field(
+        default=None,
+        description="Evidence score under which the answerer abstains; unset: the value "
+        "calibrated on the bundled eval set (rag.answer.DEFAULT_THRESHOLD).",
     )
     max_file_mb: float = Field(default=50.0, description="Largest report file accepted, in MB.")
     llm: Literal["none", "openai", "ollama", "gguf"] = Field(
