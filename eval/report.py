@@ -49,7 +49,7 @@ COST = [
     ("latency_p50_s", "query latency p50"),
     ("latency_p95_s", "query latency p95"),
 ]
-TAIL = [("peak_rss_mb", "peak RSS (process, MB)"), ("errors", "errors")]
+TAIL = [("errors", "errors")]
 # The tutorial's "answer" is its retrieved passages: these numbers are real but not a generated answer's.
 TUTORIAL_CAVEAT = {"fact_accuracy", "answered_rate_answerable", "abstained_rate_unanswerable", "answer_chars_median"}
 
@@ -147,7 +147,8 @@ def to_markdown(result: BenchmarkResult, chart_name: str | None, sweep_chart_nam
         f"Question set `{Path(meta.get('qa_path', '')).name}`: {meta.get('questions')} questions used "
         f"({meta.get('answerable')} answerable), {meta.get('skipped_lines')} line(s) skipped. "
         f"Reports: {', '.join(meta.get('reports', []))}. Machine: {meta.get('cpu_count')} CPUs, load average "
-        f"{'/'.join(str(x) for x in meta.get('load_average') or [])} (start/end; latencies grow with load).",
+        f"{'/'.join(str(x) for x in meta.get('load_average') or [])} (start/end; latencies grow with load). "
+        f"Peak memory of the whole run: {fmt('peak_rss_mb', meta.get('peak_rss_mb'))} MB RSS.",
         "",
     ]
     if ratios:

@@ -91,7 +91,9 @@ class QuestionResult:
             "kind": self.kind,
             "answerable": self.answerable,
             "first_hit": self.first_hit(),
-            "retrieved": [list(r) for r in self.retrieved],
+            # Ranks (1-based, top 10) of passages that hit gold evidence; the spans themselves are
+            # left out to keep the committed JSON small.
+            "hit_ranks": [i for i, row in enumerate(self.matrix, 1) if any(row)],
             # Long texts (the tutorial's 4 joined passages) are cut: the JSON is committed with each run.
             "answer": self.answer if len(self.answer) <= 600 else self.answer[:600] + "...",
             "answer_chars": len(self.answer),
@@ -101,8 +103,8 @@ class QuestionResult:
             "citations": [
                 {k: v for k, v in c.items() if k != "quote" or not c.get("valid")} for c in self.citations
             ],
-            "seconds": round(self.seconds, 6),
-            "timings": {k: round(v, 6) for k, v in self.timings.items()},
+            "seconds": round(self.seconds, 5),
+            "timings": {k: round(v, 5) for k, v in self.timings.items()},
             "backend": self.backend,
             "notice": self.notice,
             "error": self.error,
@@ -449,6 +451,7 @@ def run_benchmark(
             cleanup.append(str(index_dir))
             if progress:
                 progress(0, total, "building a fresh index")
+            embeddings.embed_query("warm-up")  # load the model first: the build time is indexing alone
             rss_before = _peak_rss_mb()
             t0 = time.perf_counter()
             report = build_index(reports_dir, index_dir, settings=settings, embeddings=embeddings)
@@ -497,20 +500,20 @@ def run_benchmark(
             if name != "tutorial":
                 runners[name] = _Ours(name, index_dir, settings, embeddings)
 
-        results: dict[str, list[QuestionResult]] = {}
-        rss: dict[str, float] = {}
+        results: dict[str, list[QuestionResult]] = {name: [] for name in names}
         try:
             for name in names:
-                runner = runners[name]
-                _warm_up(runner, items, texts)
-                results[name] = []
-                for item in items:
-                    results[name].append(runner.run(item, texts))
-                    tick(f"{name}: {item.id}")
-                rss[name] = _peak_rss_mb()
+                _warm_up(runners[name], items, texts)
+            # Question by question, every configuration in turn: a busy spell of the machine then
+            # slows all configurations alike instead of whichever happened to be running.
+            for item in items:
+                for name in names:
+                    results[name].append(runners[name].run(item, texts))
+                    tick(f"{item.id}: {name}")
         finally:
             if pipeline is not None:
                 pipeline.close()
+        peak_rss = _peak_rss_mb()
 
         sweep_result = None
         if do_sweep:
@@ -520,7 +523,6 @@ def run_benchmark(
         for name in names:
             m = aggregate(results[name], answers_apply=name != "tutorial")
             m.update(tutorial_build if name == "tutorial" else {k: v for k, v in build.items() if k.startswith("index_")})
-            m["peak_rss_mb"] = rss[name]
             metrics[name] = m
 
         notes = _notes(names, index_given=not cleanup, settings=settings)
@@ -541,8 +543,9 @@ def run_benchmark(
             "abstain_threshold_setting": settings.abstain_threshold,
             "llm": settings.llm,
             "per_kind": {name: per_kind(results[name]) for name in names},
-            "memory_note": "peak_rss_mb is the process's peak resident memory (getrusage ru_maxrss) after "
-            "the configuration ran; it only grows, so later configurations include earlier ones.",
+            "peak_rss_mb": peak_rss,
+            "memory_note": "Peak resident memory of the whole run (getrusage ru_maxrss): every configuration, "
+            "the embedding model, both indexes and Chroma share one process, so it is not split by configuration.",
             "git_commit": _git_commit(),
             # Latencies depend on what else the machine runs: record its load (1-minute average).
             "load_average": [round(load_start, 2), round(os.getloadavg()[0], 2)],
@@ -644,15 +647,20 @@ def _notes(names: Sequence[str], *, index_given: bool, settings) -> dict[str, st
 
 
 def _git_commit() -> str | None:
+    """The checkout's short commit, with "+dirty" when tracked code differs from it (None outside git)."""
     import subprocess
 
     try:
-        out = subprocess.run(
+        head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=EVAL_DIR, capture_output=True, text=True, timeout=5
-        )
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "rag", "index", "eval"],
+            cwd=EVAL_DIR.parent, capture_output=True, text=True, timeout=5,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
+    return (head + ("+dirty" if dirty else "")) or None
 
 
 # ---------------------------------------------------------------- CLI
@@ -718,6 +726,12 @@ def run(args: argparse.Namespace) -> int:
         Console(stderr=True, soft_wrap=True).print(f"[red]{err}[/red]", highlight=False)
         return 1
     console.print(rich_table(result))
+    console.print(
+        f"Peak memory of the run: {result.meta['peak_rss_mb']:,.0f} MB RSS (one process, all configurations). "
+        f"Load average {result.meta['load_average'][0]} on {result.meta['cpu_count']} CPUs.",
+        soft_wrap=True,
+        highlight=False,
+    )
     for s in result.skipped:
         console.print(f"[yellow]Skipped:[/yellow] {s['message']}", soft_wrap=True, highlight=False)
     for w in result.warnings:

@@ -65,6 +65,7 @@ def test_end_to_end_subset_writes_json_markdown_and_png(tmp_path, built_index, e
         f"is not in {CARDIFF}; skipped."
     )
     assert result.meta["questions"] == 5 and result.meta["answerable"] == 4
+    assert result.meta["peak_rss_mb"] > 100
     assert [q.id for q in result.questions if q.config == "default"] == ids
 
     # Progress: 1 (index) + 1 (tutorial build) + 5 x 3 configs + 5 (sweep), ending at total.
@@ -79,7 +80,6 @@ def test_end_to_end_subset_writes_json_markdown_and_png(tmp_path, built_index, e
             assert 0.0 <= m[key] <= 1.0, (name, key, m[key])
         assert m["recall@1"] <= m["recall@3"] <= m["recall@5"] <= m["recall@10"]
         assert m["latency_p50_s"] > 0 and m["latency_p95_s"] >= m["latency_p50_s"]
-        assert m["peak_rss_mb"] > 100
     assert result.metrics["tutorial"]["index_chunks"] == 63  # 1000/200 splitter over the two reports
     assert result.metrics["tutorial"]["citation_validity"] is None  # it cites nothing
     assert result.metrics["tutorial"]["abstained_rate_unanswerable"] == 0.0
@@ -99,6 +99,9 @@ def test_end_to_end_subset_writes_json_markdown_and_png(tmp_path, built_index, e
     assert data["metrics"]["default"]["recall@5"] == result.metrics["default"]["recall@5"]
     assert [s["line"] for s in data["skipped"]] == [6, 7]
     assert len(data["questions"]) == 15
+    first = data["questions"][0]
+    assert first["config"] == "tutorial" and first["id"] == ids[0]
+    assert first["hit_ranks"] == [i for i in range(1, 11) if i in first["hit_ranks"]]
     for png in (result.chart_path, result.sweep_chart_path):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     md = (out / "latest.md").read_text()
@@ -155,3 +158,16 @@ def test_cli_reports_an_unusable_set_in_one_sentence(tmp_path, built_index, caps
     assert run(args) == 1
     err = capsys.readouterr().err
     assert err == f"The question set {tmp_path / 'none.jsonl'} does not exist: give the path of a .jsonl file.\n"
+
+
+def test_configuration_choice_follows_the_llm_setting():
+    from eval.runner import _resolve_configs
+    from rag.settings import get_settings
+
+    notes: list[str] = []
+    assert _resolve_configs(None, get_settings(), notes) == ["tutorial", "dense", "bm25", "hybrid", "default"]
+    assert _resolve_configs(None, get_settings(llm="openai"), notes)[-1] == "llm"
+    assert _resolve_configs(["default", "llm", "default"], get_settings(), notes) == ["default"]
+    assert notes == ["The llm configuration was skipped: no LLM is configured (set AROLWG_LLM)."]
+    with pytest.raises(ValueError, match="unknown configuration 'fancy'"):
+        _resolve_configs(["fancy"], get_settings(), notes)
