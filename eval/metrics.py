@@ -157,6 +157,22 @@ def normalise(text: str) -> str:
     return _SPACE.sub(" ", text).strip().lower()
 
 
+def fact_in(text: str, fact: str) -> bool:
+    """True when ``fact`` occurs in ``text`` (both normalised); a number must not be part of a longer one.
+
+    Words match as substrings ("adult" in "adults services"), but "9" does not match "2019" or
+    "COVID-19", nor "32" match "320".
+
+    >>> fact_in("In 2019, 9 files", "9"), fact_in("In 2019", "9"), fact_in("adults services", "adult")
+    (True, False, True)
+    """
+    t, f = normalise(text), normalise(fact)
+    if not f:
+        return False
+    pattern = (r"(?<!\d)" if f[0].isdigit() else "") + re.escape(f) + (r"(?!\d)" if f[-1].isdigit() else "")
+    return re.search(pattern, t) is not None
+
+
 def facts_present(answer: str, facts: Iterable[Sequence[str]]) -> bool:
     """True when ``answer`` contains every fact (each a list of accepted alternatives).
 
@@ -165,8 +181,7 @@ def facts_present(answer: str, facts: Iterable[Sequence[str]]) -> bool:
     >>> facts_present("Inspected in October.", [["October 2020"]])
     False
     """
-    text = normalise(answer)
-    return all(any(normalise(alt) in text for alt in alts) for alts in facts)
+    return all(any(fact_in(answer, alt) for alt in alts) for alts in facts)
 
 
 def abstention_scores(unanswerable: Sequence[bool], abstained: Sequence[bool]) -> dict[str, float]:

@@ -75,6 +75,8 @@ def rows(result: BenchmarkResult) -> list[tuple[str, str, str]]:
         cost += [(f"{stage}_p50_s", f"stage {stage} p50"), (f"{stage}_p95_s", f"stage {stage} p95")]
     out = [("Retrieval", k, label) for k, label in RETRIEVAL]
     out += [("Answers", k, label) for k, label in ANSWERS]
+    if "llm" in result.configs:
+        out.append(("Answers", "llm_fallbacks", "answers with a notice (LLM replaced by extractive)"))
     out += [("Cost", k, label) for k, label in cost + TAIL]
     return out
 
@@ -83,7 +85,7 @@ def fmt(key: str, value: float | None) -> str:
     """A metric value as shown in tables."""
     if value is None:
         return "n/a"
-    if key in ("index_chunks", "errors", "citations", "questions", "answerable"):
+    if key in ("index_chunks", "errors", "citations", "questions", "answerable", "llm_fallbacks"):
         return f"{int(value)}"
     if key in ("index_chunks_per_s", "answer_chars_median", "answer_chars_mean", "peak_rss_mb"):
         return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"

@@ -635,7 +635,8 @@ def _notes(names: Sequence[str], *, index_given: bool, settings) -> dict[str, st
     )
     out["answers"] = (
         "fact_accuracy: answerable questions whose answer contains every fact (case-insensitive, whitespace and "
-        "[n] markers ignored) and did not abstain. Abstention precision/recall: unanswerable is the positive class. "
+        "[n] markers ignored; a number must not be part of a longer number, so '9' does not match '2019') and "
+        "did not abstain. Abstention precision/recall: unanswerable is the positive class. "
         "citation_validity: quote == source_text[start:end]. citation_precision: citations of answerable "
         "questions that overlap a gold evidence span."
     )
@@ -668,12 +669,12 @@ def _git_commit() -> str | None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``arolwg eval``."""
-    parser.add_argument("--qa", type=Path, default=None, help=f"Q&A set, JSON Lines (default: {DEFAULT_QA.name} bundled).")
+    parser.add_argument("--qa", type=Path, default=None, metavar="FILE", help=f"Q&A set, JSON Lines (default: {DEFAULT_QA.name} bundled).")
     parser.add_argument(
-        "--reports", type=Path, default=None, help="Folder of reports to index afresh and test on (default: the bundled reports)."
+        "--reports", type=Path, default=None, metavar="DIR", help="Folder of reports to index afresh and test on (default: the bundled reports)."
     )
     parser.add_argument(
-        "--index", type=Path, default=None, help="Use this existing index instead of building a fresh one (not modified)."
+        "--index", type=Path, default=None, metavar="DIR", help="Use this existing index instead of building a fresh one (not modified)."
     )
     parser.add_argument(
         "--configs",
@@ -683,7 +684,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help=f"Configurations to compare: {', '.join(ALL_CONFIGS)} (default: all; llm only when AROLWG_LLM is set).",
     )
-    parser.add_argument("--out", type=Path, default=None, help="Folder for the JSON, Markdown and PNG results (default: eval/results).")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR", help="Folder for the JSON, Markdown and PNG results (default: eval/results).")
     parser.add_argument("--no-sweep", action="store_true", help="Skip the abstention-threshold sweep.")
 
 

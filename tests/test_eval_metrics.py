@@ -67,6 +67,12 @@ def test_facts_case_whitespace_markers_and_alternatives():
     assert M.normalise("files [1] in") == "files in"
 
 
+def test_numbers_do_not_match_inside_longer_numbers():
+    assert [M.fact_in("During 2019 and COVID-19", n) for n in ("9", "19", "2019", "201")] == [False, True, True, False]
+    assert [M.fact_in("9 staff files; 320 calls", n) for n in ("9", "32", "320", "staff file")] == [True, False, True, True]
+    assert M.facts_present("reviewed 9 files [4]", [["4", "four"]]) is False  # a citation marker is not a fact
+
+
 def test_abstention_scores_whole_dict():
     unanswerable = [True, True, True, False, False, False, False]
     abstained = [True, True, False, True, False, False, False]
