@@ -128,6 +128,9 @@ def _make_openai(settings, timeout: float) -> BaseChatModel:
         max_retries=0,  # fail fast: the extractive answer is the fallback, not a retry loop
         temperature=0.0,
         max_tokens=ANSWER_MAX_TOKENS,
+        # langchain-openai sends the limit as max_completion_tokens, which llama_cpp.server
+        # ignores (it generates until the context is full): local servers get max_tokens too.
+        extra_body={"max_tokens": ANSWER_MAX_TOKENS} if base_url else None,
     )
 
 
@@ -267,6 +270,7 @@ def backend_name(llm) -> str:
     >>> backend_name(FakeListChatModel(responses=["x"]))
     'fake-list-chat-model'
     """
+    llm = _unwrap(llm)
     cls = type(llm).__name__
     if isinstance(llm, ChatGGUF) or cls == "ChatLlamaCpp":
         return f"gguf:{Path(getattr(llm, 'model_path', '') or '?').name}"
@@ -282,8 +286,19 @@ def backend_name(llm) -> str:
     return f"{kind}:{model}" if isinstance(model, str) and model else str(kind)
 
 
+def _unwrap(llm):
+    """The chat model inside ``llm.bind(...)`` / ``with_config(...)`` wrappers."""
+    for _ in range(5):
+        inner = getattr(llm, "bound", None)
+        if inner is None:
+            break
+        llm = inner
+    return llm
+
+
 def _timeout_of(llm) -> float | None:
     """The seconds a backend was configured to wait, if it says."""
+    llm = _unwrap(llm)
     for value in (
         getattr(llm, "timeout", None) if isinstance(llm, ChatGGUF) else None,
         getattr(llm, "request_timeout", None),
@@ -295,6 +310,7 @@ def _timeout_of(llm) -> float | None:
 
 
 def _where(llm) -> str:
+    llm = _unwrap(llm)
     url = getattr(llm, "openai_api_base", None) or getattr(llm, "base_url", None)
     return f" at {url}" if url else ""
 
@@ -304,6 +320,21 @@ def _where(llm) -> str:
 
 class _CallbackError(Exception):
     """An exception raised by the caller's on_token: not the LLM's fault, so re-raised."""
+
+
+class _LoopError(Exception):
+    """The model repeats the same words over and over (small models do) and will not finish."""
+
+
+def _looping(text: str, span: int = 60, times: int = 3) -> bool:
+    """Whether the last ``span`` characters already occur ``times`` times: a generation loop.
+
+    >>> _looping("the report of " * 20), _looping("A normal answer [1]. Another point [2].")
+    (True, False)
+    """
+    if len(text) < span * times:
+        return False
+    return text.count(text[-span:]) >= times
 
 
 def _stream_text(
@@ -318,6 +349,8 @@ def _stream_text(
             piece = chunk.content if isinstance(chunk.content, str) else chunk.text
             if piece:
                 parts.append(piece)
+                if len(parts) % 16 == 0 and _looping("".join(parts)):
+                    raise _LoopError()
                 if on_token is not None:
                     try:
                         on_token(piece)
@@ -431,6 +464,9 @@ def llm_answer(
         raw = _stream_text(llm, prompts.answer_messages(asked, passages), on_token, timeout)
     except _CallbackError as exc:
         raise exc.__cause__ from None
+    except _LoopError:
+        notice = f"The LLM ({name}) repeated itself instead of answering, so this is the extractive answer."
+        return _fall_back(fallback, notice, {"llm": time.perf_counter() - started})
     except Exception as exc:  # noqa: BLE001 - any backend failure becomes the extractive answer
         log.info("LLM call failed", exc_info=True)
         return _fall_back(fallback, failure_sentence(exc, llm, timeout), {"llm": time.perf_counter() - started})
@@ -575,7 +611,8 @@ def _check(
         else:
             x["kept"] = []
     if not any(x["kept"] for x in claims):
-        return None
+        # "The reports do not say [1]." with nothing supported is still the model declining.
+        return _ABSTAIN if any(verify.is_abstention(x["claim"]) for x in sentences) else None
 
     # 4. Renumber kept passages 1..m in order of first use; pick each one's quote.
     number: dict[int, int] = {}

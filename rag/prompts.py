@@ -74,7 +74,8 @@ def answer_messages(question: str, passages: Sequence[Passage]) -> list[BaseMess
     user = (
         f"Sources:\n\n{format_sources(passages)}\n\n"
         f"Question: {question.strip()}\n\n"
-        f"Answer from the sources only, citing a source number like [1] after each sentence. "
+        f"Answer with facts from the sources only, and put the number of the source in square "
+        f"brackets after each sentence, like this: [1]. "
         f"If they do not answer the question, reply exactly: {NOT_ANSWERED}"
     )
     return [SystemMessage(content=ANSWER_SYSTEM), HumanMessage(content=user)]

@@ -56,6 +56,8 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
         last_word = re.search(r"([A-Za-z.]+)\.\W*$", before)
         if last_word and (last_word.group(1).lower() in _ABBREVIATIONS or len(last_word.group(1)) == 1):
             continue  # "e.g." or an initial, not the end of a sentence
+        if re.fullmatch(r"\s*(?:\d{1,3}|[A-Za-z])[.)]", before):
+            continue  # the number of a list item: "1. Strong leadership ..."
         spans.append((start, m.start()))
         start = m.end()
     spans.append((start, len(text)))
