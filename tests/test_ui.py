@@ -359,6 +359,14 @@ def test_upload_makes_a_report_searchable_at_once_and_remove_drops_it(writable_e
     assert "Llandrindod Wells" in last.copy_text
     assert "ciw-powys-2021-03.txt" in last.messages[-1]["content"]
 
+    path.write_text(NEW_REPORT.replace("February 2021", "January 2021"), encoding="utf-8")
+    assert H.upload_reports(eng, [str(path)]) == (
+        "Updated **ciw-powys-2021-03.txt**: the new version replaced the indexed one."
+    )
+    assert H.upload_reports(eng, [str(path)]) == "Already indexed and unchanged: ciw-powys-2021-03.txt."
+    _, again = run_ask(eng, "When did Powys open a new respite centre for disabled children?")
+    assert "January 2021" in again.copy_text and "February 2021" not in again.copy_text
+
     assert H.remove_report(eng, "ciw-powys-2021-03.txt") == "Removed **ciw-powys-2021-03.txt**."
     assert {r.report_id for r in eng.reports()} == before
     _, after = run_ask(eng, "Where did Powys open a new respite centre for disabled children?")

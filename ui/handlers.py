@@ -124,6 +124,9 @@ class Engine:
             from rag.settings import get_settings
 
             self._settings = get_settings()
+        if self._index_dir is not None and Path(self._settings.index_dir) != self._index_dir:
+            # One index for everything this engine does, whatever AROLWG_INDEX_DIR says.
+            self._settings = self._settings.model_copy(update={"index_dir": self._index_dir})
         return self._settings
 
     @property
@@ -374,15 +377,21 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def describe_index_report(report, verb: str = "Added", uploaded: Sequence[str] = ()) -> str:
+def describe_index_report(report, verb: str = "Added", uploaded: Sequence[str] = (), before: Sequence[str] = ()) -> str:
     """One short Markdown paragraph saying what an index update did, in plain words.
 
     ``uploaded``: the file names the user gave; only those are named as already indexed
-    (an update reuses every other report too, which is not news).
+    (an update reuses every other report too, which is not news). ``before``: the report ids
+    indexed before, so a new version of one is called an update.
     """
     lines = []
-    if getattr(report, "added", None):
-        lines.append(f"{verb} {', '.join(f'**{r}**' for r in report.added)}.")
+    added = list(getattr(report, "added", None) or ())
+    new = [r for r in added if r not in set(before)]
+    updated = [r for r in added if r in set(before)]
+    if new:
+        lines.append(f"{verb} {', '.join(f'**{r}**' for r in new)}.")
+    if updated:
+        lines.append(f"Updated {', '.join(f'**{r}**' for r in updated)}: the new version replaced the indexed one.")
     if getattr(report, "removed", None):
         lines.append(f"Removed {', '.join(f'**{r}**' for r in report.removed)}.")
     same = [r for r in getattr(report, "skipped", None) or () if r in set(uploaded)]
@@ -401,13 +410,14 @@ def upload_reports(engine: Engine, files: Sequence[str] | None, progress: Progre
     if not paths:
         return "Choose one or more report files (PDF, DOCX, TXT or HTML) first."
     try:
+        before = [r.report_id for r in engine.reports()]
         report = engine.add(paths, progress=progress)
     except ArolwgError as err:
         return str(err)
     except Exception as err:  # noqa: BLE001 - any failure is one plain sentence; the index is unchanged
         log.error("indexing uploads failed", exc_info=err)
         return UNEXPECTED
-    return describe_index_report(report, uploaded=[p.name for p in paths])
+    return describe_index_report(report, uploaded=[p.name for p in paths], before=before)
 
 
 def remove_report(engine: Engine, report_id: str | None, progress: Progress | None = None) -> str:
