@@ -593,49 +593,41 @@ def _check(
             sources[i].vectors = vectors[offsets[i] : offsets[i] + len(sources[i].texts)]
     src_list = [sources.get(i) for i in range(len(passages))]
 
-    # 3. Support of each claim; keep the markers of passages that contribute to it.
+    # 3. Support of each claim: a marker is kept when its passage backs the claim on its own.
     for k, x in enumerate(claims):
+        x["kept"], x["best"], x["support"] = [], {}, None
         if not x["cited"]:
-            x["support"] = None
-            x["kept"] = []
             continue
         sup = verify.support(x["claim"], x["cited"], src_list, None if claim_vectors is None else claim_vectors[k])
         x["support"] = sup
-        if sup.supported(min_support):
-            top = sup.best[0][2] if sup.best else 0.0
-            per_passage = {}
-            for i, j, score in sup.best:
-                per_passage.setdefault(i, (j, score))
-            x["kept"] = [i for i in x["cited"] if per_passage.get(i, (0, 0.0))[1] >= 0.5 * top]
-            x["best"] = per_passage
-        else:
-            x["kept"] = []
+        backing = {w.passage: w for w in sup.backing(min_support)}
+        x["kept"] = [i for i in x["cited"] if i in backing]  # in the order the model cited them
+        x["best"] = backing
     if not any(x["kept"] for x in claims):
         # "The reports do not say [1]." with nothing supported is still the model declining.
         return _ABSTAIN if any(verify.is_abstention(x["claim"]) for x in sentences) else None
 
-    # 4. Renumber kept passages 1..m in order of first use; pick each one's quote.
+    # 4. Renumber kept passages 1..m in order of first use; quote the window that backs the
+    # claim (the best-scoring one when several claims cite the same passage, joined with the
+    # others when they are next to it).
     number: dict[int, int] = {}
     for x in claims:
         for i in x["kept"]:
             number.setdefault(i, len(number) + 1)
     citations = []
     for i, n in number.items():
-        picks = sorted(
-            (x["best"][i] for x in claims if i in x["kept"]), key=lambda js: -js[1]
-        )  # (sentence index, score) of each claim citing i
+        windows = sorted((x["best"][i] for x in claims if i in x["kept"]), key=lambda w: -w.score)
+        lo, hi = windows[0].first, windows[0].last
+        for w in windows[1:]:
+            if max(hi, w.last) - min(lo, w.first) <= 2:
+                lo, hi = min(lo, w.first), max(hi, w.last)
         src = sources[i]
-        lo = hi = picks[0][0]
-        for j, _ in picks[1:]:
-            if max(hi, j) - min(lo, j) <= 2:  # adjacent best sentences: quote them together
-                lo, hi = min(lo, j), max(hi, j)
         start, end = src.spans[lo][0], src.spans[hi][1]
         p = passages[i]
-        quote = texts_cache[p.source][start:end]
         citations.append(
             Citation(
                 n=n, source=p.source, title=p.title, authority=p.authority, section=p.section,
-                quote=quote, start=start, end=end, passage=p,
+                quote=texts_cache[p.source][start:end], start=start, end=end, passage=p,
             )
         )
 
@@ -658,7 +650,7 @@ def _check(
                 unsupported.append(body)
         pieces.append(("\n" if "\n" in x["gap"] else " ") + body if pieces else body)
     text_out = "".join(pieces)
-    scores = [x["support"].score for x in claims if x["kept"]]
+    scores = [max(w.score for w in x["best"].values()) for x in claims if x["kept"]]
     return text_out, citations, unsupported, round(sum(scores) / len(scores), 4)
 
 
@@ -674,8 +666,10 @@ def rewrite_followup(question: str, history: Sequence[tuple[str, str]], llm) -> 
     """A stand-alone version of a follow-up question, written by ``llm`` from the conversation.
 
     Returns ``question`` unchanged when there is no history, the model fails, or its reply does
-    not look like a rewrite of this conversation (empty, too long, or mostly words that appear
-    neither in the question nor in the conversation: the model answered or invented).
+    not look like a rewrite of this conversation: empty, too long, more than a third of its
+    words found neither in the question nor in the conversation (the model answered or
+    invented), or missing a quarter or more of the follow-up's own words (it repeated the
+    previous question instead).
 
     >>> from langchain_core.language_models import FakeListChatModel
     >>> llm = FakeListChatModel(responses=["How many case files were reviewed in Wrexham?"])
@@ -699,5 +693,10 @@ def rewrite_followup(question: str, history: Sequence[tuple[str, str]], llm) -> 
     words = verify.content_words(out)
     if words and len(words - known) / len(words) > 0.34:
         log.info("follow-up rewrite %r rejected: new words %s", out, sorted(words - known))
+        return question
+    # It must still ask what the follow-up asks: small models often just repeat the last question.
+    own = verify.content_words(question)
+    if own and len(own & words) / len(own) < 0.75:
+        log.info("follow-up rewrite %r rejected: drops %s", out, sorted(own - words))
         return question
     return out

@@ -287,7 +287,12 @@ def test_rewrite_followup_uses_the_model_and_cleans_its_reply():
 
 @pytest.mark.parametrize(
     "reply",
-    ["", "The answer is 9 files, mostly about ponies, unicorns, dragons and rainbows in Narnia.", "x" * 600],
+    [
+        "",
+        "The answer is 9 files, mostly about ponies, unicorns, dragons and rainbows in Narnia.",
+        "x" * 600,
+        "How many case files were reviewed in Cardiff?",  # the last question again: "supervision" lost
+    ],
 )
 def test_rewrite_followup_keeps_the_question_when_the_rewrite_is_unusable(reply):
     llm = FakeListChatModel(responses=[reply])

@@ -92,7 +92,7 @@ def test_threshold_separates_the_calibration_pairs_with_embeddings(embeddings):
 def test_overlap_only_threshold_never_accepts_an_unsupported_pair():
     assert [c for k, c in UNSUPPORTED if score(k, c).supported()] == []
     accepted = sum(score(k, c).supported() for k, c in SUPPORTED)
-    assert accepted == 11  # looser paraphrases with new words need the embedding model
+    assert accepted == 9  # looser paraphrases with new words need the embedding model
 
 
 def test_changed_figure_is_unsupported_even_with_matching_words(embeddings):
@@ -104,9 +104,33 @@ def test_best_sentence_is_the_one_that_backs_the_claim(embeddings):
     sup = score("partner", "Police and the Health Board described relationships as good.", embeddings)
     src, s, e = P["partner"]
     ss = verify.source_sentences(src, s, e)
-    i, j, _ = sup.best[0]
-    assert ss.texts[j].startswith("Relationships were described by Police, the Health Board")
-    assert src[ss.spans[j][0] : ss.spans[j][1]] == ss.texts[j]
+    w = sup.best
+    assert (w.passage, w.first, w.last) == (0, 1, 1)
+    assert ss.texts[1].startswith("Relationships were described by Police, the Health Board")
+    assert src[ss.spans[1][0] : ss.spans[1][1]] == ss.texts[1]
+
+
+def test_a_claim_joining_two_adjacent_sentences_is_backed_by_both(embeddings):
+    claim = "Partnerships work well at most levels, and the Police and Health Board described relationships as good."
+    w = score("partner", claim, embeddings).best
+    assert (w.first, w.last) == (0, 1) and w.supported()
+
+
+def test_words_scattered_over_passages_do_not_make_a_vacuous_claim_supported(embeddings):
+    # SmolLM2 wrote this, citing five passages; every word is somewhere in them.
+    src = C
+    starts = ["- We selected case files", "We reviewed how well children's social services",
+              "However some people who responded to our survey", "Whilst many practitioners reported receiving supervision"]
+    sources = []
+    for st in starts:
+        _, s, e = paragraph(src, st)
+        ss = verify.source_sentences(src, s, e)
+        ss.vectors = verify.unit_vectors(embeddings.embed_documents, ss.texts)
+        sources.append(ss)
+    claim = "The report contains cases that were reviewed by staff and staff and children's services."
+    vec = verify.unit_vectors(embeddings.embed_documents, [claim])[0]
+    sup = verify.support(claim, range(len(sources)), sources, vec)
+    assert not sup.supported(), [(w.passage, w.score) for w in sup.windows]
 
 
 def test_sentence_spans_of_report_text_with_numbered_items():
