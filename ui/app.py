@@ -343,16 +343,11 @@ def build_app(settings=None, *, index_dir=None, embeddings=None, engine: H.Engin
             concurrency_id="index-write",
         )
 
+        # Removing is a two-step action: "Remove…" asks, "Yes, remove it" does it.
         remove_btn.click(
-            lambda pick: gr.Row(visible=bool(pick)) if pick else (gr.Row(visible=False)),
+            lambda pick: (gr.Row(visible=bool(pick)), f"Remove **{pick}** from the index?" if pick else "Pick a report to remove first."),
             remove_pick,
-            confirm_row,
-            api_visibility="private",
-            queue=False,
-        ).then(
-            lambda pick: "" if pick else "Pick a report to remove first.",
-            remove_pick,
-            reports_status,
+            [confirm_row, reports_status],
             api_visibility="private",
             queue=False,
         )
