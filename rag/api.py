@@ -160,7 +160,14 @@ def query(
         from rag.llm import llm_answer
 
         ans = llm_answer(
-            q, list(r.passages), llm=llm, embeddings=emb, fallback=extractive, on_token=on_token, resolved_question=resolved
+            q,
+            list(r.passages),
+            llm=llm,
+            embeddings=emb,
+            fallback=extractive,
+            on_token=on_token,
+            resolved_question=resolved,
+            source_text=store.source_text,  # the index this query searched, not the default one
         )
     else:
         ans = extractive()
