@@ -36,7 +36,6 @@ from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import PrivateAttr
 
 from rag import prompts, verify
 from rag.errors import LLMError
@@ -209,7 +208,6 @@ class ChatGGUF(BaseChatModel):
     temperature: float = 0.0
     timeout: float = 60.0
     n_threads: int | None = None
-    _closed: bool = PrivateAttr(default=False)
 
     @property
     def _llm_type(self) -> str:
@@ -405,7 +403,7 @@ def _readable(text: str) -> bool:
 
 
 def _fall_back(fallback: Callable[[str], Answer], notice: str, timings: dict[str, float]) -> Answer:
-    log.warning("LLM answer replaced by the extractive one: %s", notice)
+    log.info("LLM answer replaced by the extractive one: %s", notice)
     answer = fallback(notice)
     return replace(
         answer,

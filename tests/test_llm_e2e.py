@@ -215,55 +215,61 @@ def test_query_with_llm_answerer_through_llama_server(llama_server, built_index,
     check_answer(ans, "openai:smollm2", store.source_text)
 
 
-def test_unreachable_server_falls_back_with_a_clear_notice(built_index, embeddings, store):
+def _server_settings(backend: str, port: int, timeout: float):
+    url = f"http://127.0.0.1:{port}" + ("/v1" if backend == "openai" else "")
+    return url, get_settings(llm=backend, llm_base_url=url, llm_model="m", llm_timeout=timeout)
+
+
+@pytest.mark.parametrize("backend", ["openai", "ollama"])
+def test_unreachable_server_falls_back_with_a_clear_notice(backend, built_index, embeddings, store):
     from rag.api import retrieve
 
     _need_extras()
-    port = _free_port()  # nothing listens here
-    llm = make_llm(get_settings(llm="openai", llm_base_url=f"http://127.0.0.1:{port}/v1", llm_model="m", llm_timeout=5))
+    url, settings = _server_settings(backend, _free_port(), 5)  # nothing listens on that port
+    llm = make_llm(settings)
     passages = retrieve(QUESTION, k=3, index_dir=built_index, embeddings=embeddings)
     fb = Fallback()
     t = time.perf_counter()
     ans = llm_answer(QUESTION, passages, llm=llm, fallback=fb, source_text=store.source_text)
     assert time.perf_counter() - t < 5
-    assert fb.notices == [
-        f"The LLM server at http://127.0.0.1:{port}/v1 could not be reached, so this is the extractive answer."
-    ]
+    assert fb.notices == [f"The LLM server at {url} could not be reached, so this is the extractive answer."]
     assert ans.backend == "extractive" and ans.text == "Extractive text."
 
 
-def test_silent_server_times_out_and_falls_back():
+@pytest.mark.parametrize("backend", ["openai", "ollama"])
+def test_silent_server_times_out_and_falls_back(backend):
     """A server that accepts the connection and never answers: the timeout setting applies."""
     _need_extras()
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
-    port = listener.getsockname()[1]
-    held: list[socket.socket] = []
+    held: list = []
 
     def accept():
         try:
             while True:
-                conn, _ = listener.accept()
-                held.append(conn)  # read nothing, answer nothing
+                held.append(listener.accept()[0])  # read nothing, answer nothing
         except OSError:
             pass
 
     threading.Thread(target=accept, daemon=True).start()
-    llm = make_llm(get_settings(llm="openai", llm_base_url=f"http://127.0.0.1:{port}/v1", llm_model="m", llm_timeout=1.5))
+    _, settings = _server_settings(backend, listener.getsockname()[1], 1.5)
+    llm = make_llm(settings)
     from rag.types import Passage
 
     src = "Partnership are working well at most levels in the organisation."
     p = Passage("c", "r.txt", "T", "Cardiff Council", (), src, 0, len(src), 1.0)
     fb = Fallback()
     t = time.perf_counter()
-    ans = llm_answer("How are partnerships?", [p], llm=llm, fallback=fb, source_text=lambda _: src)
-    elapsed = time.perf_counter() - t
-    listener.close()
-    for c in held:
-        c.close()
+    try:
+        ans = llm_answer("How are partnerships?", [p], llm=llm, fallback=fb, source_text=lambda _: src)
+        elapsed = time.perf_counter() - t
+    finally:
+        listener.close()
+        for c in held:
+            c.close()
     assert 1.0 < elapsed < 6
-    assert fb.notices == ["The LLM (openai:m) did not answer within 1.5 seconds, so this is the extractive answer."]
+    assert fb.notices == [f"The LLM ({backend}:m) did not answer within 1.5 seconds, so this is the extractive answer."]
     assert ans.backend == "extractive"
 
 
