@@ -198,11 +198,13 @@ def test_followup_rewrite_through_llama_server_is_safe(llama_server):
     )
 
 
-def test_query_with_llm_answerer_through_llama_server(llama_server, built_index, embeddings, store, monkeypatch):
-    """query() with answerer="llm": retrieval, LLM, verification and fallback wired together."""
-    from rag.api import query
+def test_query_with_llm_answerer_through_llama_server(llama_server, built_index, embeddings, store):
+    """query() with answerer="llm": retrieval, LLM, verification and fallback wired together.
 
-    monkeypatch.setenv("AROLWG_INDEX_DIR", str(built_index))  # where the citation check reads report texts
+    AROLWG_INDEX_DIR points elsewhere (conftest), so this also checks that citations are
+    verified against the texts of the index the query searched.
+    """
+    from rag.api import query
 
     settings = get_settings(llm="openai", llm_base_url=llama_server, llm_model="smollm2", index_dir=built_index,
                             llm_timeout=LLM_TIMEOUT)
