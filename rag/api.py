@@ -134,7 +134,9 @@ def query(
     if use_llm and history:
         from rag.llm import rewrite_followup
 
-        resolved = rewrite_followup(q, history, llm) or resolved
+        rewritten = rewrite_followup(q, history, llm)
+        if rewritten and rewritten != q:  # it returns the question unchanged when it fails
+            resolved = rewritten
     t2 = time.perf_counter()
     r = retrieve_scoped(store, emb, resolved, k=k, filters=filters, mode=mode, scope=scope, candidates=settings.candidates)
     t3 = time.perf_counter()
@@ -157,18 +159,29 @@ def query(
         return a
 
     if use_llm:
+        from dataclasses import replace as _replace
+
         from rag.llm import llm_answer
 
-        ans = llm_answer(
-            q,
-            list(r.passages),
-            llm=llm,
-            embeddings=emb,
-            fallback=extractive,
-            on_token=on_token,
-            resolved_question=resolved,
-            source_text=store.source_text,  # the index this query searched, not the default one
-        )
+        baseline = extractive()
+        if baseline.abstained:
+            # Weak evidence: no LLM can ground an answer in it, so do not ask one.
+            ans = baseline
+            if on_token:
+                on_token(ans.text)
+        else:
+            ans = llm_answer(
+                q,
+                list(r.passages),
+                llm=llm,
+                embeddings=emb,
+                fallback=extractive,
+                on_token=on_token,
+                resolved_question=resolved,
+                source_text=store.source_text,  # the index this query searched, not the default one
+            )
+            # One evidence scale for every backend, so the abstention threshold means the same.
+            ans = _replace(ans, score=baseline.score)
     else:
         ans = extractive()
         if on_token:

@@ -175,13 +175,17 @@ def cmd_ask(args: argparse.Namespace) -> int:
     ans = query(
         args.question, history=history, filters=filters or None, k=args.k, settings=settings,
         index_dir=args.index,  # an explicit folder must exist; only the default one is built on demand
-        on_token=on_token if args.stream and not args.json else None,
+        # Only an LLM produces text piece by piece; an extractive answer is printed once, whole.
+        on_token=on_token if args.stream and not args.json and settings.llm != "none" else None,
     )
     if args.json:
         json.dump(ans.to_dict(), sys.stdout, indent=1, ensure_ascii=False, default=list)
         sys.stdout.write("\n")
     else:
-        if streamed:
+        if streamed and ans.backend != "extractive":
+            # What streamed was the model's raw text; below is the answer after verification.
+            sys.stdout.write("\n\nChecked answer (citations verified against the reports):\n")
+        elif streamed:
             sys.stdout.write("\n\n")
         _print_answer(ans)
     return 0
