@@ -286,6 +286,9 @@ def chart(result: BenchmarkResult, path: Path) -> Path:
     ax2.bar([x - 0.2 for x in xs], p50, 0.4, label="p50")
     ax2.bar([x + 0.2 for x in xs], p95, 0.4, label="p95")
     ax2.set_xticks(list(xs), configs, rotation=30, fontsize=8)
+    positive = [v for v in p50 + p95 if v > 0]
+    if positive and max(positive) / min(positive) > 50:
+        ax2.set_yscale("log")  # an LLM's seconds would flatten the others' milliseconds to nothing
     ax2.set_ylabel("ms per question")
     ax2.set_title("Query latency")
     ax2.legend(fontsize=8)
