@@ -161,9 +161,12 @@ def _sync(
                 vecs.append(emb.encode(texts[i : i + 64]))
                 done += len(texts[i : i + 64])
                 if progress:
-                    progress(step, total, f"embedding {done}/{n_texts} passages and sentences")
+                    # Count embedded texts too, so the bar moves through the long part.
+                    progress(step + done, total + n_texts, f"embedding {done}/{n_texts} passages and sentences")
             allv = np.concatenate(vecs) if vecs else np.zeros((0, 384), "float32")
             d.chunk_vecs, d.sent_vecs = allv[: len(d.chunks)], allv[len(d.chunks) :]
+        step += n_texts
+        total += n_texts
         tick("writing the index")
         ordered = [docs[k] for k in sorted(docs)]
         dim = next((d.chunk_vecs.shape[1] for d in ordered if d.chunk_vecs is not None and d.chunk_vecs.size), 384)
