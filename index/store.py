@@ -314,6 +314,11 @@ class IndexStore:
                 self._bm25 = BM25Okapi(docs) if docs else None
         return self._bm25
 
+    def idf(self) -> dict[str, float]:
+        """BM25's inverse document frequency of each term (empty for an empty index)."""
+        bm = self.bm25()
+        return bm.idf if bm is not None else {}
+
     def dense_search(self, qvec: list[float], n: int, report_ids: list[str] | None) -> list[tuple[int, float]]:
         """(chunk position, cosine similarity), best first."""
         if not self.chunks:

@@ -10,7 +10,7 @@ The best score is the evidence score: under the calibrated threshold the answere
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -69,8 +69,7 @@ def score_sentences(
     ``focus`` is what a follow-up newly asks ("adults" in "And for adults?"): it weighs as much
     as the whole resolved question, so the answer is about the new point.
     """
-    bm = store.bm25()
-    idf = dict(bm.idf) if bm is not None else {}
+    idf = store.idf()
     q_terms = set(terms(question))
     f_terms = set(terms(focus)) if focus else set()
     want_number = bool(_COUNT_Q.search(question))
@@ -156,8 +155,7 @@ def evidence_score(store: IndexStore, question: str, focus: str, best: float, ro
     """How well the chosen sentences answer the question: the best sentence's score, less what
     the question asks that the reports never mention (e.g. a "budget" in reports that give none),
     less a missing count for a "how many" question."""
-    bm = store.bm25()
-    idf = dict(bm.idf) if bm is not None else {}
+    idf = store.idf()
     q_terms = set(terms(focus or question))
     if q_terms and idf:
         floor = min(idf.values())

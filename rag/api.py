@@ -47,14 +47,8 @@ def get_store(index_dir: str | Path | None = None, *, settings: Settings | None 
 
         log.warning("no index at %s yet: building it from %s", index_dir, settings.reports_dir)
         build_index(settings.reports_dir, index_dir, settings=settings, embeddings=_embeddings(embeddings, settings))
-    store = open_store(index_dir, settings)
-    emb = _embeddings(embeddings, settings)
-    name = getattr(emb, "name", None)
-    if name and store.embedding_model != name:
-        from rag.errors import IncompatibleIndexError
-
-        raise IncompatibleIndexError(index_dir, store.embedding_model, name)
-    return store
+    # open_store refuses an index built with another embedding model.
+    return open_store(index_dir, settings, embedding_model=getattr(_embeddings(embeddings, settings), "name", None))
 
 
 def retrieve(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+from index.meta import short_name
 from index.text import terms
 from index.types import ReportMeta
 from rag.scope import _name_pattern, named_authorities, strip_authorities
@@ -46,13 +47,13 @@ def resolve_parts(question: str, history: Sequence[tuple[str, str]] | None, repo
             def swap(_m: re.Match) -> str:
                 if first[0]:
                     first[0] = False
-                    return " and ".join(_short(a) for a in named)
+                    return " and ".join(short_name(a) for a in named)
                 return ""
 
             pat = "|".join(_name_pattern(a).pattern for a in base_named)
             base = re.sub(r"\s{2,}", " ", re.sub(pat, swap, base, flags=re.I)).strip()
         else:
-            base = f"{base.rstrip(' ?')} in {' and '.join(_short(a) for a in named)}?"
+            base = f"{base.rstrip(' ?')} in {' and '.join(short_name(a) for a in named)}?"
     focus = rest if rest and terms(rest) else prev_focus
     return base, focus
 
@@ -69,9 +70,3 @@ def resolve(question: str, history: Sequence[tuple[str, str]] | None, reports: d
     """
     base, focus = resolve_parts(question, history, reports)
     return f"{base.rstrip(' ?')}: {focus}?" if focus else base
-
-
-def _short(authority: str) -> str:
-    from index.meta import short_name
-
-    return short_name(authority)

@@ -17,6 +17,18 @@ REPO = Path(__file__).resolve().parent.parent
 REPORTS = REPO / "index" / "reports"
 WREXHAM = "ciw-wrexham-2020-10.txt"
 CARDIFF = "ciw-cardiff-2020-12.txt"
+# A small report of another council, for upload and update tests.
+NEW_REPORT = """Inspection of Powys County Council social services
+
+Introduction
+
+This report sets out the findings of the assurance check of Powys County Council carried out from 1 to 5 March 2021.
+
+Findings
+
+The local authority opened a new respite centre for disabled children in Llandrindod Wells in February 2021.
+Families told inspectors that the respite centre had made a real difference to their lives.
+"""
 
 
 @pytest.fixture(autouse=True)

@@ -10,19 +10,15 @@ they fail with a message saying how to install them, rather than skipping.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from rag.llm import backend_name, llm_answer, make_llm, rewrite_followup, smollm2_path
+from rag.llm import backend_name, llm_answer, make_llm, rewrite_followup
 from rag.settings import get_settings
 from rag.types import Answer
 

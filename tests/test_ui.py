@@ -15,6 +15,8 @@ from rag.types import Answer, Citation, Passage
 from ui import handlers as H
 from ui import render
 
+from conftest import NEW_REPORT
+
 REPO = Path(__file__).resolve().parent.parent
 CARDIFF = "ciw-cardiff-2020-12.txt"
 WREXHAM = "ciw-wrexham-2020-10.txt"
@@ -327,17 +329,6 @@ def test_an_unexpected_failure_shows_no_traceback(caplog):
 # ---------------------------------------------------------------- reports tab
 
 
-NEW_REPORT = """Inspection of Powys County Council social services
-
-Introduction
-
-This report sets out the findings of the assurance check of Powys County Council carried out from 1 to 5 March 2021.
-
-Findings
-
-The local authority opened a new respite centre for disabled children in Llandrindod Wells in February 2021.
-Families told inspectors that the respite centre had made a real difference to their lives.
-"""
 
 
 def test_upload_makes_a_report_searchable_at_once_and_remove_drops_it(writable_engine, tmp_path):

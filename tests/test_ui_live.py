@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import NEW_REPORT
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,17 +41,6 @@ CASE_FILES_QUOTE = (
 )
 FOLLOW_UP = "How many of those were followed up with interviews?"
 BUDGET_Q = "What is Wrexham County Borough Council's total social services budget?"
-NEW_REPORT = """Inspection of Powys County Council social services
-
-Introduction
-
-This report sets out the findings of the assurance check of Powys County Council carried out from 1 to 5 March 2021.
-
-Findings
-
-The local authority opened a new respite centre for disabled children in Llandrindod Wells in February 2021.
-Families told inspectors that the respite centre had made a real difference to their lives.
-"""
 RESPITE_Q = "Where did Powys open a new respite centre for disabled children?"
 
 
