@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from index.clean import Mapped
 from index.types import Chunk
 
-CHUNKER_VERSION = "2"  # bump when chunking changes, so re-indexing re-chunks unchanged reports
+CHUNKER_VERSION = "3"  # bump when chunking changes, so re-indexing re-chunks unchanged reports
 
 _LIST_ITEM = re.compile(r"^\s*(?:\(?\d{1,2}[.)]|[-•–*])\s+")
 _NUMBERED = re.compile(r"^\s*\(?\d{1,2}[.)]\s+")
@@ -168,6 +168,18 @@ def chunk_report(report_id: str, m: Mapped, *, max_chars: int = 900, min_chars: 
     for b in _blocks(m):
         for s, e in _windows(m, b, max_chars):
             mergeable = b.kind != "numbered"
+            # A list stays with the line that leads into it ("We focused on:"), which says
+            # what the items are; apart, neither matches a question about them.
+            if (
+                pending
+                and b.kind == "bullet"
+                and pending[3] in ("para", "lead")
+                and pending[2] == b.section
+                and (pending[3] == "lead" or m.text[pending[0] : pending[1]].rstrip().endswith(":"))
+                and e - pending[0] <= max_chars
+            ):
+                pending = (pending[0], e, b.section, "lead")
+                continue
             if (
                 pending
                 and mergeable

@@ -34,6 +34,37 @@ AUTHORITIES: dict[str, str] = {
     "Wrexham": "Wrexham County Borough Council",
 }
 
+# Other names people use for a council: its Welsh name (the reports are bilingual and so are
+# their readers) and, for Cardiff, the capital. Regex fragments, matched case-insensitively.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "Bridgend": ("Pen-y-bont ar Ogwr",),
+    "Caerphilly": ("Caerffili",),
+    "Cardiff": ("Caerdydd", r"(?:the\s+)?Welsh\s+capital", r"(?:the\s+)?capital\s+(?:city\s+)?of\s+Wales", r"the\s+capital(?=(?:'s|’s|\s+city)\b)(?:\s+city)?"),
+    "Carmarthenshire": ("Sir Gaerfyrddin",),
+    "Denbighshire": ("Sir Ddinbych",),
+    "Flintshire": ("Sir y Fflint",),
+    "Anglesey": ("Ynys M[oô]n", "Isle of Anglesey"),
+    "Merthyr Tydfil": ("Merthyr Tudful",),
+    "Monmouthshire": ("Sir Fynwy",),
+    "Neath Port Talbot": ("Castell-nedd Port Talbot",),
+    "Newport": ("Casnewydd",),
+    "Pembrokeshire": ("Sir Benfro",),
+    "Swansea": ("Abertawe",),
+    "Torfaen": ("Tor-faen",),
+    "Vale of Glamorgan": ("Bro Morgannwg",),
+    "Wrexham": ("Wrecsam",),
+}
+
+
+def name_alternatives(short: str) -> list[str]:
+    """Regex alternatives naming a council: its short name and its aliases, longest first.
+
+    >>> import re; any(re.fullmatch(a, "Wrecsam") for a in name_alternatives("Wrexham"))
+    True
+    """
+    return [re.escape(short), *ALIASES.get(short, ())]
+
+
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 _RANGE_TWO_MONTHS = re.compile(
     rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+({_MONTHS})\s+(?:to|and|-|–|until)\s+(\d{{1,2}})(?:st|nd|rd|th)?\s+({_MONTHS})\s+(\d{{4}})"

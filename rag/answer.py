@@ -28,6 +28,7 @@ MAX_CHARS = 700
 NEAR_BEST = 0.1  # other passages' sentences this close to the best one join the answer
 EXTEND = 0.2  # following sentences of the same passage join while this close to the best
 EXTEND_MAX = 2  # sentences from the best passage at most
+NEW_TERMS = 6  # an answer adding fewer new words than this to the question only restates it
 
 _COUNT_Q = re.compile(r"\b(how many|how much|what number|what percentage|how long|how often|what proportion|how big)\b", re.I)
 _DATE_Q = re.compile(r"\b(when|what date|which date|what year|which year|what month|which month)\b", re.I)
@@ -35,6 +36,8 @@ _DATE_Q = re.compile(r"\b(when|what date|which date|what year|which year|what mo
 _NUMBER = re.compile(r"\b(?!(?:19|20)\d{2}\b)(\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty)\b", re.I)
 _DATE = re.compile(r"\b(19|20)\d{2}\b|\b(January|February|March|April|May|June|July|August|September|October|November|December)\b")
 _NUMBERED = re.compile(r"^\s*\(?\d{1,2}[.)]\s")
+
+_COUNTED = re.compile(r"\bhow many\s+((?:[\w'’-]+\s+){0,4}?[\w'’-]+?)(?=\s+(?:did|do|does|were|was|are|is|have|has|had|will|would|can|could|in|of|at|for|on|to|about|with|from|by|that|who|which|[a-z]+ed)\b|\s*[?,]|$)", re.I)
 
 NOT_SAID = "The reports do not say."
 W_UNKNOWN = 0.3  # evidence lost when all of the question's words are unknown to the reports
@@ -102,7 +105,24 @@ def score_sentences(
     return out
 
 
-def _extent(best: Scored, by_row: dict[int, Scored], store: IndexStore) -> list[int]:
+def counted(question: str) -> set[str]:
+    """What a "how many" question counts, as terms: the words between "how many" and its verb.
+
+    >>> sorted(counted("How many staff supervision files did CIW review?"))
+    ['file', 'staff', 'supervis']
+    >>> counted("How many of those were interviewed?")
+    set()
+    """
+    m = _COUNTED.search(question)
+    return set(terms(m.group(1))) if m else set()
+
+
+def has_count(text: str, what: set[str]) -> bool:
+    """A count of ``what`` in one sentence: a number, and every word of what is counted."""
+    return bool(_NUMBER.search(text)) and what <= set(terms(text))
+
+
+def _extent(best: Scored, by_row: dict[int, Scored], store: IndexStore, q_terms: set[str]) -> list[int]:
     """The best sentence plus what completes it: the rest of a numbered finding (they are short
     and their later sentences carry the detail), or a following sentence that scores nearly as well."""
     rows = store.sent_rows[best.passage.chunk_id]
@@ -114,20 +134,29 @@ def _extent(best: Scored, by_row: dict[int, Scored], store: IndexStore) -> list[
     for row in rows[i + 1 :]:
         nxt = by_row.get(row)
         n = len(store.gen.sentences[row].text)
-        if len(out) >= EXTEND_MAX or nxt is None or nxt.score < best.score - EXTEND or chars + n > MAX_CHARS:
+        # A sentence that mostly repeats the question ("Safely reducing the number of children
+        # looked after is recognised as a priority") leads into the answer: take the next one too.
+        restates = len(_new_terms(out, q_terms, store)) < NEW_TERMS
+        close = nxt is not None and nxt.score >= best.score - EXTEND
+        if len(out) >= EXTEND_MAX + restates or nxt is None or not (close or restates) or chars + n > MAX_CHARS:
             break
         out.append(row)
         chars += n
     return out
 
 
-def _pick(scored: list[Scored], store: IndexStore, limit: int) -> list[int]:
+def _new_terms(rows: list[int], q_terms: set[str], store: IndexStore) -> set[str]:
+    """Content words the sentences add to the question."""
+    return {t for r in rows for t in terms(store.gen.sentences[r].text)} - q_terms
+
+
+def _pick(scored: list[Scored], store: IndexStore, limit: int, q_terms: set[str]) -> list[int]:
     """Sentence rows for the answer, best passage first, in reading order within a passage."""
     if not scored:
         return []
     by_row = {s.row: s for s in scored}
     best = scored[0]
-    chosen = _extent(best, by_row, store)
+    chosen = _extent(best, by_row, store, q_terms)
     chars = sum(len(store.gen.sentences[r].text) for r in chosen)
     for s in scored[1:]:
         if len(chosen) >= limit or s.score < best.score - NEAR_BEST:
@@ -154,7 +183,7 @@ def _pick(scored: list[Scored], store: IndexStore, limit: int) -> list[int]:
 def evidence_score(store: IndexStore, question: str, focus: str, best: float, rows: list[int]) -> float:
     """How well the chosen sentences answer the question: the best sentence's score, less what
     the question asks that the reports never mention (e.g. a "budget" in reports that give none),
-    less a missing count for a "how many" question."""
+    less a missing count of what a "how many" question counts."""
     idf = store.idf()
     q_terms = set(terms(focus or question))
     if q_terms and idf:
@@ -162,8 +191,11 @@ def evidence_score(store: IndexStore, question: str, focus: str, best: float, ro
         weight = {t: idf.get(t, max(idf.values())) - floor + 0.1 for t in q_terms}
         unknown = sum(w for t, w in weight.items() if t not in idf) / sum(weight.values())
         best -= W_UNKNOWN * unknown
-    if _COUNT_Q.search(question) and not any(_NUMBER.search(store.gen.sentences[r].text) for r in rows):
-        best -= COUNT_MISSING
+    if _COUNT_Q.search(question):
+        what = counted(question)
+        # "How many children are looked after?" is not answered by "a sample of 4 complaints".
+        if not any(has_count(store.gen.sentences[r].text, what) for r in rows):
+            best -= COUNT_MISSING
     return best
 
 
@@ -196,12 +228,13 @@ def extractive_answer(
         names = " and ".join(short_name(a) for a in retrieval.scope.missing)
         return _abstain(question, retrieval, resolved, 0.0, f"No indexed report covers {names}; the closest passages from the reports that are indexed are listed below.")
     scored = score_sentences(store, retrieval, retrieval.scope.text, focus=focus, focus_vec=focus_vec)
+    q_terms = set(terms(retrieval.scope.text)) | set(terms(focus))
     if not scored:
         return _abstain(question, retrieval, resolved, 0.0)
     if retrieval.scope.comparison:
-        picks_by_group = [_pick([s for s in scored if s.group == gi], store, 2) for gi in range(len(retrieval.groups))]
+        picks_by_group = [_pick([s for s in scored if s.group == gi], store, 2, q_terms) for gi in range(len(retrieval.groups))]
     else:
-        picks_by_group = [_pick(scored, store, MAX_SENTENCES)]
+        picks_by_group = [_pick(scored, store, MAX_SENTENCES, q_terms)]
     evidence = evidence_score(store, retrieval.scope.text, focus, scored[0].score, [r for g in picks_by_group for r in g])
     if evidence < threshold:
         return _abstain(question, retrieval, resolved, evidence)

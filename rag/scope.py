@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from index.meta import short_name
+from index.meta import name_alternatives, short_name
+from index.text import terms
 from index.types import ReportMeta
 
 
@@ -27,8 +28,8 @@ class Scope:
 
 def _name_pattern(authority: str) -> re.Pattern:
     short = short_name(authority)
-    names = sorted({authority, short}, key=len, reverse=True)
-    alt = "|".join(re.escape(n) for n in names if n)
+    names = [re.escape(authority), *name_alternatives(short)]
+    alt = "|".join(dict.fromkeys(n for n in names if n))
     tail = r"(?:\s+(?:County\s+Borough|County|City)?\s*Council)?(?:'s|’s|s')?"
     return re.compile(rf"\b(?:{alt}){tail}\b", re.I)
 
@@ -41,6 +42,21 @@ def named_authorities(question: str, reports: dict[str, ReportMeta]) -> list[str
         if m:
             found.append((m.start(), authority))
     return [a for _, a in sorted(found)]
+
+
+# The inspectorate's own name is how people frame a question ("what did CIW find about ..."),
+# not what it is about; left in, it ranks the reports' boilerplate about CIW first.
+_FRAME = re.compile(r"\b(?:CIW|Care\s+Inspectorate\s+Wales)(?:'s|’s)?(?:\s+inspectors?)?\b", re.I)
+
+
+def strip_frame(question: str) -> str:
+    """The question without the inspectorate's name, unless nothing else would be left.
+
+    >>> strip_frame("What did CIW find about carers?")
+    'What did find about carers?'
+    """
+    stripped = re.sub(r"\s{2,}", " ", _FRAME.sub(" ", question)).strip()
+    return stripped if terms(stripped) else question
 
 
 def strip_authorities(question: str, authorities: list[str]) -> str:
@@ -57,7 +73,7 @@ def unindexed_authorities(question: str, reports: dict[str, ReportMeta]) -> list
     return [
         official
         for short, official in AUTHORITIES.items()
-        if official not in indexed and re.search(rf"\b{re.escape(short)}\b", question, re.I)
+        if official not in indexed and re.search(rf"\b(?:{'|'.join(name_alternatives(short))})\b", question, re.I)
     ]
 
 
@@ -89,6 +105,7 @@ def scope_question(question: str, reports: dict[str, ReportMeta], filters: dict 
     allowed = allowed_reports(reports, filters)
     if not enabled:
         return Scope((tuple(allowed),), ("",), question)
+    question = strip_frame(question)
     missing = tuple(unindexed_authorities(question, reports))
     named = named_authorities(question, reports)
     groups: list[tuple[str, ...]] = []
