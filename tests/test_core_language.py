@@ -1,0 +1,90 @@
+"""How questions are read: council names and aliases, the inspectorate's name, what a "how many"
+question counts; and how reports are split: lists stay with their lead-in line. Plus the
+docstring examples of the core modules, run as tests."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+from conftest import CARDIFF, WREXHAM
+from index.types import ReportMeta
+
+REPORTS = {
+    WREXHAM: ReportMeta(WREXHAM, "", "Wrexham County Borough Council", "", "", ""),
+    CARDIFF: ReportMeta(CARDIFF, "", "Cardiff Council", "", "", ""),
+}
+
+
+@pytest.mark.parametrize(
+    "question, labels, missing, text",
+    [
+        ("Can people in the Welsh capital talk to social workers?", ("Cardiff Council",), (), "Can people in talk to social workers?"),
+        ("Is the capital city council helping older people?", ("Cardiff Council",), (), "Is helping older people?"),
+        ("What about Wrecsam and Caerdydd?", ("Wrexham County Borough Council", "Cardiff Council"), (), "What about and ?"),
+        ("What did CIW find in Abertawe?", ("",), ("Swansea Council",), "What did find in Abertawe?"),
+        # "capital" alone is a care-charging word, not a place.
+        ("What is the capital limit for care charges?", ("",), (), "What is the capital limit for care charges?"),
+        ("What did Care Inspectorate Wales inspectors find about Wrexham carers?", ("Wrexham County Borough Council",), (), "What did find about carers?"),
+        # With nothing else to search for, the inspectorate's name stays.
+        ("What is CIW?", ("",), (), "What is CIW?"),
+    ],
+)
+def test_questions_are_scoped_by_council_names_and_aliases(question, labels, missing, text):
+    from rag.scope import scope_question
+
+    s = scope_question(question, REPORTS)
+    assert (s.labels, s.missing, s.text) == (labels, missing, text)
+
+
+@pytest.mark.parametrize(
+    "question, what",
+    [
+        ("How many staff supervision files did CIW review?", {"staff", "supervis", "file"}),
+        ("How many children are looked after by the council?", {"children"}),
+        ("How many social services employees responded to the survey?", {"social", "servic", "employe"}),
+        ("How many complaints about children's services were there?", {"complaint"}),
+        ("How many of those were interviewed?", set()),
+        ("What did inspectors find?", set()),
+    ],
+)
+def test_what_a_how_many_question_counts(question, what):
+    from rag.answer import counted
+
+    assert counted(question) == what
+
+
+def test_a_count_must_be_of_what_was_asked_about():
+    from rag.answer import counted, has_count
+
+    files = counted("How many staff supervision files were reviewed?")
+    assert [has_count(s, files) for s in ("We reviewed 9 staff supervision files.", "We reviewed 32 case files.", "Staff supervision files were reviewed.")] == [True, False, False]
+
+
+def test_a_list_stays_with_the_line_that_leads_into_it():
+    from index.chunking import chunk_report
+    from index.clean import clean_text
+
+    text = "Overview\n\nWe focused on:\n\n- 1) Keeping people safe.\n\n- 2) Early help for disabled children.\n\nThe council was cooperative.\n"
+    chunks, _ = chunk_report("r.txt", clean_text(text), min_chars=10)
+    assert [c.text for c in chunks] == [
+        "We focused on:\n\n- 1) Keeping people safe.\n\n- 2) Early help for disabled children.",
+        "The council was cooperative.",
+    ]
+
+
+def test_an_answer_that_restates_the_question_goes_on_to_the_next_sentence(built_index, settings, embeddings):
+    from rag import query
+
+    ans = query("What is Cardiff doing to safely reduce the number of looked after children?", index_dir=built_index, settings=settings, embeddings=embeddings)
+    quotes = [c.quote for c in ans.citations]
+    assert quotes[0] == "Safely reducing the number of children looked after is recognised as a priority by the local authority."
+    assert len(quotes) >= 2 and quotes[1].startswith("The restructure of children's services to include early help")
+
+
+@pytest.mark.parametrize("module", ["rag.scope", "rag.answer", "index.meta", "index.text", "index.chunking"])
+def test_docstring_examples_run(module):
+    result = doctest.testmod(importlib.import_module(module))
+    assert (result.failed, result.attempted > 0) == (0, True)
