@@ -13,6 +13,7 @@ import numpy as np
 from index.chunking import CHUNKER_VERSION, Sentence, chunk_report
 from index.clean import clean_text
 from index.embeddings import SentenceTransformerEmbeddings, get_embeddings
+from index.vocab import embed_vocabulary, vocabulary
 from index.load import discover, load_file
 from index.meta import detect_meta
 from index.store import (
@@ -105,7 +106,7 @@ def _sync(
     model = emb.name if hasattr(emb, "name") else type(emb).__name__
     files = list(files)
     step = 0
-    total = len(files) + 2
+    total = len(files) + 3
 
     def tick(msg: str) -> None:
         nonlocal step
@@ -167,8 +168,12 @@ def _sync(
             d.chunk_vecs, d.sent_vecs = allv[: len(d.chunks)], allv[len(d.chunks) :]
         step += n_texts
         total += n_texts
-        tick("writing the index")
         ordered = [docs[k] for k in sorted(docs)]
+        tick("embedding the reports' vocabulary")
+        vocab = vocabulary(c.text for d in ordered for c in d.chunks)
+        previous = dict(zip(old.vocab, old.vocab_vecs)) if old is not None and old.manifest.get("embedding_model") == model else {}
+        vocab_vecs = embed_vocabulary(vocab, emb.encode, previous)
+        tick("writing the index")
         dim = next((d.chunk_vecs.shape[1] for d in ordered if d.chunk_vecs is not None and d.chunk_vecs.size), 384)
         write_generation(
             index_dir,
@@ -182,6 +187,8 @@ def _sync(
             embedding_model=model,
             chunker=CHUNKER_VERSION,
             settings=settings,
+            vocab=vocab,
+            vocab_vecs=vocab_vecs,
         )
         tick("done")
     report.n_chunks = sum(len(d.chunks) for d in docs.values())

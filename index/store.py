@@ -154,6 +154,12 @@ class Generation:
                 self.sentences.append(Sentence(**json.loads(line)))
         self.chunk_vecs = np.load(path / "chunk_vecs.npy")
         self.sent_vecs = np.load(path / "sent_vecs.npy")
+        # Generations written before the vocabulary was kept have none: no word bridging then.
+        try:
+            self.vocab: list[str] = json.loads((path / "vocab.json").read_text())
+            self.vocab_vecs = np.load(path / "vocab_vecs.npy")
+        except FileNotFoundError:
+            self.vocab, self.vocab_vecs = [], np.zeros((0, 0), "float32")
         self._texts: dict[str, str] = {}
 
     def source_text(self, report_id: str) -> str:
@@ -182,6 +188,8 @@ def write_generation(
     embedding_model: str,
     chunker: str,
     settings: Settings,
+    vocab: list[str] | None = None,
+    vocab_vecs: np.ndarray | None = None,
 ) -> None:
     """Write a complete generation and make it live; on any failure the old one stays live."""
     final = gen_dir(index_dir, generation)
@@ -212,6 +220,8 @@ def write_generation(
                 fh.write(json.dumps(asdict(s), ensure_ascii=False) + "\n")
         np.save(tmp / "chunk_vecs.npy", chunk_vecs.astype("float32"))
         np.save(tmp / "sent_vecs.npy", sent_vecs.astype("float32"))
+        (tmp / "vocab.json").write_text(json.dumps(vocab or [], ensure_ascii=False))
+        np.save(tmp / "vocab_vecs.npy", (vocab_vecs if vocab_vecs is not None else np.zeros((0, 0))).astype("float32"))
         with contextlib.suppress(Exception):
             client.delete_collection(name)  # left over from a crashed build
         col = client.create_collection(name, metadata={"hnsw:space": "cosine"})

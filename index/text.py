@@ -29,6 +29,11 @@ def words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", text.lower().replace("'", "").replace("’", ""))
 
 
+def stems(ws: list[str]) -> list[str]:
+    """The stem of each word."""
+    return _stemmer().stemWords(ws)
+
+
 def terms(text: str) -> list[str]:
     """Stemmed content words: what BM25 and word-overlap scores compare.
 

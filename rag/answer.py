@@ -21,7 +21,7 @@ from rag.retrieval import Retrieval
 from rag.types import Answer, Citation, Passage
 
 # Calibrated on eval/qa.jsonl with `arolwg eval` (threshold sweep); see README "Evaluation".
-DEFAULT_THRESHOLD = 0.44
+DEFAULT_THRESHOLD = 0.5
 W_SENT, W_PASSAGE, W_TERMS = 0.45, 0.2, 0.35
 MAX_SENTENCES = 4
 MAX_CHARS = 700
@@ -227,15 +227,15 @@ def extractive_answer(
     if retrieval.scope.missing and len(retrieval.scope.labels) <= 1 and not retrieval.scope.labels[0]:
         names = " and ".join(short_name(a) for a in retrieval.scope.missing)
         return _abstain(question, retrieval, resolved, 0.0, f"No indexed report covers {names}; the closest passages from the reports that are indexed are listed below.")
-    scored = score_sentences(store, retrieval, retrieval.scope.text, focus=focus, focus_vec=focus_vec)
-    q_terms = set(terms(retrieval.scope.text)) | set(terms(focus))
+    scored = score_sentences(store, retrieval, retrieval.scope.search_text, focus=focus, focus_vec=focus_vec)
+    q_terms = set(terms(retrieval.scope.search_text)) | set(terms(focus))
     if not scored:
         return _abstain(question, retrieval, resolved, 0.0)
     if retrieval.scope.comparison:
         picks_by_group = [_pick([s for s in scored if s.group == gi], store, 2, q_terms) for gi in range(len(retrieval.groups))]
     else:
         picks_by_group = [_pick(scored, store, MAX_SENTENCES, q_terms)]
-    evidence = evidence_score(store, retrieval.scope.text, focus, scored[0].score, [r for g in picks_by_group for r in g])
+    evidence = evidence_score(store, retrieval.scope.search_text, focus, scored[0].score, [r for g in picks_by_group for r in g])
     if evidence < threshold:
         return _abstain(question, retrieval, resolved, evidence)
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from index.store import IndexStore
 from index.text import terms
+from index.vocab import bridge
 from rag.scope import Scope, scope_question
 from rag.types import Passage
 
 MODES = ("hybrid", "dense", "bm25")
+log = logging.getLogger(__name__)
 RRF_K = 60  # the usual constant: damps the head of each ranking so neither list dominates
 
 
@@ -91,10 +94,14 @@ def retrieve_scoped(
     """Scope the question to the councils it names, then search each scope group."""
     t0 = time.perf_counter()
     sc = scope_question(question, store.reports, filters, enabled=scope)
-    qvec = np.asarray(embeddings.embed_query(sc.text), dtype="float32")
+    bridges = bridge(sc.text, store.gen.vocab, store.gen.vocab_vecs, embeddings.embed_documents)
+    if any(b.neighbours for b in bridges):
+        log.debug("bridged %s", {b.word: b.neighbours for b in bridges})
+        sc = replace(sc, bridged=tuple(w for b in bridges for w, _ in b.neighbours))
+    qvec = np.asarray(embeddings.embed_query(sc.search_text), dtype="float32")
     t1 = time.perf_counter()
     per = k if not sc.comparison else max(2, math.ceil(k / len(sc.groups)))
-    groups = tuple(tuple(search(store, sc.text, qvec, per, list(g), mode, candidates)) for g in sc.groups)
+    groups = tuple(tuple(search(store, sc.search_text, qvec, per, list(g), mode, candidates)) for g in sc.groups)
     # Interleave groups so a comparison shows each council near the top.
     merged: list[Passage] = []
     for i in range(max((len(g) for g in groups), default=0)):

@@ -20,10 +20,16 @@ class Scope:
     labels: tuple[str, ...]
     text: str
     missing: tuple[str, ...] = ()  # councils the question names that no indexed report covers
+    bridged: tuple[str, ...] = ()  # report words standing in for question words they never use
 
     @property
     def comparison(self) -> bool:
         return len(self.groups) > 1
+
+    @property
+    def search_text(self) -> str:
+        """What is searched and scored: the question, plus the report words bridged to it."""
+        return f"{self.text} {' '.join(self.bridged)}" if self.bridged else self.text
 
 
 def _name_pattern(authority: str) -> re.Pattern:

@@ -88,3 +88,68 @@ def test_an_answer_that_restates_the_question_goes_on_to_the_next_sentence(built
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module))
     assert (result.failed, result.attempted > 0) == (0, True)
+
+
+def test_the_index_keeps_the_reports_vocabulary_embedded(store, embeddings):
+    import numpy as np
+
+    from index.vocab import vocabulary
+
+    gen = store.gen
+    assert gen.vocab == vocabulary(c.text for c in gen.chunks)
+    assert {"children", "hospital", "carers"} <= set(gen.vocab)
+    assert gen.vocab_vecs.shape == (len(gen.vocab), 384)
+    i = gen.vocab.index("hospital")
+    assert np.allclose(gen.vocab_vecs[i], embeddings.encode(["hospital"])[0], atol=1e-5)
+
+
+def test_embedding_the_vocabulary_reuses_vectors_already_made(embeddings):
+    import numpy as np
+
+    from index.vocab import embed_vocabulary
+
+    asked: list[list[str]] = []
+
+    def encode(ws):
+        asked.append(list(ws))
+        return embeddings.encode(ws)
+
+    first = embed_vocabulary(["carers", "children"], encode)
+    again = embed_vocabulary(["carers", "children", "hospital"], encode, dict(zip(["carers", "children"], first)))
+    assert asked == [["carers", "children"], ["hospital"]]
+    assert np.array_equal(again[:2], first) and again.shape == (3, 384)
+
+
+def test_question_words_the_reports_never_use_are_bridged_to_theirs(store, embeddings):
+    from index.vocab import bridge
+
+    got = bridge("Do kids get seen at the infirmary quickly?", store.gen.vocab, store.gen.vocab_vecs, embeddings.encode)
+    assert [(b.word, b.neighbours[0][0]) for b in got] == [("kids", "children"), ("infirmary", "hospital")]
+    # Words the reports use are searched as they are, and nothing weak is bridged.
+    assert bridge("What did inspectors find about carers?", store.gen.vocab, store.gen.vocab_vecs, embeddings.encode) == []
+    assert all(s >= 0.6 for b in bridge("Were the quokkas fed?", store.gen.vocab, store.gen.vocab_vecs, embeddings.encode) for _, s in b.neighbours)
+
+
+def test_retrieval_searches_the_bridged_words(built_index, settings, embeddings):
+    from rag.retrieval import retrieve_scoped
+    from index.store import open_store
+
+    r = retrieve_scoped(open_store(built_index, settings), embeddings, "Are Wrexham kids in care listened to?", k=5)
+    assert "children" in r.scope.bridged
+    assert r.scope.search_text.startswith("Are kids in care listened to? ") and "children" in r.scope.search_text
+
+
+def test_an_index_written_without_a_vocabulary_still_answers(tmp_path, built_index, settings, embeddings):
+    import shutil
+
+    from index.store import open_store
+    from rag import query
+
+    copy = tmp_path / "old-index"
+    shutil.copytree(built_index, copy)
+    for f in copy.glob("gen-*/vocab*"):
+        f.unlink()
+    store = open_store(copy, settings)
+    assert (store.gen.vocab, store.gen.vocab_vecs.size) == ([], 0)
+    ans = query("How many case files were reviewed in Cardiff?", index_dir=copy, settings=settings, embeddings=embeddings)
+    assert "50 case files" in ans.text
