@@ -285,6 +285,7 @@ class IndexStore:
             self.sent_rows.setdefault(s.chunk_id, []).append(i)
         self.sent_chunk = np.array([self.chunk_pos[s.chunk_id] for s in generation.sentences], dtype=np.int64)
         self._bm25 = None
+        self._common: frozenset[str] | None = None
         self._collection = None
         self._lock = threading.Lock()
 
@@ -323,6 +324,19 @@ class IndexStore:
                 docs = [terms(" ".join(c.section[-2:]) + " " + c.text) for c in self.chunks]
                 self._bm25 = BM25Okapi(docs) if docs else None
         return self._bm25
+
+    def common_stems(self) -> frozenset[str]:
+        """Stems of the words the reports use in lower case: a capitalised word whose stem is not
+        among them is a proper name (a person's, a place's, an organisation's)."""
+        with self._lock:
+            if self._common is None:
+                import re
+
+                from index.text import stems
+
+                found = {w for c in self.chunks for w in re.findall(r"(?<![A-Za-z])[a-z]+(?![A-Za-z])", c.text)}
+                self._common = frozenset(stems(sorted(found)))
+        return self._common
 
     def idf(self) -> dict[str, float]:
         """BM25's inverse document frequency of each term (empty for an empty index)."""

@@ -17,6 +17,13 @@ from index.text import STOPWORDS, stems, words
 
 MIN_SIMILARITY = 0.6  # measured on eval/qa.jsonl: 0.55-0.65 do about as well; 0.7 bridges too little
 PER_WORD = 2  # report words added per unknown question word
+# Words about the form of a question, not its subject (bridged, "compared" finds "better"),
+# and number words, which must match exactly or not at all ("two" is not "three").
+FORM_WORDS = frozenset(
+    """compare compared comparing comparison versus differ differs different difference differences
+    similar similarly contrast explain describe summarise summarize list give mention mentioned
+    according one two three four five six seven eight nine ten""".split()
+)
 
 
 def vocabulary(texts) -> list[str]:
@@ -61,7 +68,7 @@ def bridge(
         return []
     # Known by stem: "get" is no stranger to reports that say "getting".
     known = set(stems(vocab))
-    asked = [w for w in words(question) if len(w) > 2 and not w.isdigit() and w not in STOPWORDS]
+    asked = [w for w in words(question) if len(w) > 2 and not w.isdigit() and w not in STOPWORDS and w not in FORM_WORDS]
     missing = list(dict.fromkeys(w for w, st in zip(asked, stems(asked)) if st not in known))
     if not missing:
         return []

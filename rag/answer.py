@@ -39,9 +39,20 @@ _NUMBERED = re.compile(r"^\s*\(?\d{1,2}[.)]\s")
 
 _COUNTED = re.compile(r"\bhow many\s+((?:[\w'’-]+\s+){0,4}?[\w'’-]+?)(?=\s+(?:did|do|does|were|was|are|is|have|has|had|will|would|can|could|in|of|at|for|on|to|about|with|from|by|that|who|which|[a-z]+ed)\b|\s*[?,]|$)", re.I)
 
+_NAME_Q = re.compile(r"\bnames?\s+of\b|\bwho\s+(?:is|was|are|were)\s+(?:called|named)\b", re.I)
+# Capitalised words of titles and bodies, which name a role, not who holds it.
+_TITLE_WORDS = frozenset(
+    """chief executive officer director head manager member members cabinet council councillor borough
+    county city board health university government assembly senedd minister secretary leader chair
+    deputy interim corporate service services department directorate authority inspectorate wales
+    welsh england british national public mr mrs ms dr""".split()
+) | frozenset(m.lower() for m in "January February March April May June July August September October November December".split())
+_CAPS = re.compile(r"\b[A-Z][a-z]+(?:[-'’][A-Z]?[a-z]+)*\b")
+
 NOT_SAID = "The reports do not say."
 W_UNKNOWN = 0.3  # evidence lost when all of the question's words are unknown to the reports
-COUNT_MISSING = 0.15  # evidence lost when a "how many" question gets no count in its answer
+COUNT_MISSING = 0.15
+COUNT_BONUS = 0.08  # sentence score for holding a count, when the question asks "how many"  # evidence lost when a "how many" question gets no count in its answer
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,7 @@ def score_sentences(
     q_terms = set(terms(question))
     f_terms = set(terms(focus)) if focus else set()
     want_number = bool(_COUNT_Q.search(question))
+    what = counted(question)
     want_date = bool(_DATE_Q.search(question))
     out: list[Scored] = []
     for gi, group in enumerate(retrieval.groups):
@@ -95,7 +107,9 @@ def score_sentences(
                     lex = 0.4 * lex + 0.6 * _overlap(f_terms, s_terms, idf)
                 score = W_SENT * float(sim) + W_PASSAGE * p.similarity + W_TERMS * lex
                 if want_number:
-                    score += 0.08 if _NUMBER.search(s.text) else -0.08
+                    # A count of what was asked about beats any number ("32 children's case
+                    # files" over "4 complaints" for "how many case files").
+                    score += COUNT_BONUS if has_count(s.text, what) else COUNT_BONUS / 2 if _NUMBER.search(s.text) else -COUNT_BONUS
                 if want_date:
                     score += 0.08 if _DATE.search(s.text) else -0.04
                 if len(s.text) < 25:  # fragments answer nothing on their own
@@ -180,6 +194,19 @@ def _pick(scored: list[Scored], store: IndexStore, limit: int, q_terms: set[str]
     return sorted(chosen, key=lambda r: (first_of[store.gen.sentences[r].chunk_id], r))
 
 
+def has_name(text: str, common: frozenset[str]) -> bool:
+    """Two capitalised words in a row that the reports never write in lower case: a proper name
+    ("Betsi Cadwaladr"), not a title in capitals ("Chief Executive Officer")."""
+    from index.text import stems
+
+    toks = list(_CAPS.finditer(text))
+    for a, b in zip(toks, toks[1:]):
+        pair = [a.group().lower(), b.group().lower()]
+        if text[a.end() : b.start()].strip() == "" and not set(pair) & _TITLE_WORDS and all(st not in common for st in stems(pair)):
+            return True
+    return False
+
+
 def evidence_score(store: IndexStore, question: str, focus: str, best: float, rows: list[int]) -> float:
     """How well the chosen sentences answer the question: the best sentence's score, less what
     the question asks that the reports never mention (e.g. a "budget" in reports that give none),
@@ -196,6 +223,8 @@ def evidence_score(store: IndexStore, question: str, focus: str, best: float, ro
         # "How many children are looked after?" is not answered by "a sample of 4 complaints".
         if not any(has_count(store.gen.sentences[r].text, what) for r in rows):
             best -= COUNT_MISSING
+    if _NAME_Q.search(question) and not any(has_name(store.gen.sentences[r].text, store.common_stems()) for r in rows):
+        best -= COUNT_MISSING  # "the name of the Chief Executive" needs a name, as "how many" needs a count
     return best
 
 

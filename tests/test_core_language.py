@@ -153,3 +153,29 @@ def test_an_index_written_without_a_vocabulary_still_answers(tmp_path, built_ind
     assert (store.gen.vocab, store.gen.vocab_vecs.size) == ([], 0)
     ans = query("How many case files were reviewed in Cardiff?", index_dir=copy, settings=settings, embeddings=embeddings)
     assert "50 case files" in ans.text
+
+
+def test_words_about_the_form_of_a_question_are_not_bridged(store, embeddings):
+    from index.vocab import bridge
+
+    assert bridge("How do the two councils compare; how does one compare with the other?", store.gen.vocab, store.gen.vocab_vecs, embeddings.encode) == []
+
+
+def test_a_name_is_two_capitalised_words_the_reports_never_write_in_lower_case(store):
+    from rag.answer import has_name
+
+    common = store.common_stems()
+    sentences = [
+        "Safeguarding team have a good working relationship with Betsi Cadwaladr University Health Board colleagues.",
+        "The breadth of work undertaken by the Chief Executive Officer (CEO) is commendable.",
+        "In February 2020, Care Inspectorate Wales met with Wrexham County Borough Council.",
+        "The council appointed Gwenllian Prydderch as interim director.",
+    ]
+    assert [has_name(s, common) for s in sentences] == [True, False, False, True]
+
+
+def test_asking_for_a_name_the_reports_do_not_give_is_declined(built_index, settings, embeddings):
+    from rag import query
+
+    ans = query("What is the name of Cardiff's cabinet member for children's services?", index_dir=built_index, settings=settings, embeddings=embeddings)
+    assert (ans.abstained, ans.citations) == (True, ())
