@@ -65,6 +65,15 @@ def strip_frame(question: str) -> str:
     return stripped if terms(stripped) else question
 
 
+# "the two councils", "each council", "both reports": a comparison of every report in scope.
+_EACH = re.compile(
+    r"\b(?:in|for|of|across|between)?\s*(?:each|both|every|all|the\s+(?:two|three|four|different))\s+(?:of\s+the\s+)?"
+    r"(?:councils?|local\s+authorit(?:y|ies)|authorit(?:y|ies)|reports?|inspections?)\b",
+    re.I,
+)
+MAX_COMPARED = 6  # "each council" over more reports than this is a search of them all, not a comparison
+
+
 def strip_authorities(question: str, authorities: list[str]) -> str:
     for a in authorities:
         question = _name_pattern(a).sub(" ", question)
@@ -121,6 +130,14 @@ def scope_question(question: str, reports: dict[str, ReportMeta], filters: dict 
         if g:
             groups.append(g)
             labels.append(a)
+    if not named and (m := _EACH.search(question)):
+        by_authority: dict[str, list[str]] = {}
+        for i in allowed:
+            by_authority.setdefault(reports[i].authority, []).append(i)
+        if 2 <= len(by_authority) <= MAX_COMPARED:
+            text = re.sub(r"\s{2,}", " ", question[: m.start()] + " " + question[m.end() :]).strip()
+            labels = sorted(by_authority)
+            return Scope(tuple(tuple(by_authority[a]) for a in labels), tuple(labels), text if terms(text) else question, missing)
     if not groups:
         # A council named but filtered out, or none named: search what the filters allow.
         return Scope((tuple(allowed),), ("",), strip_authorities(question, named) if named else question, missing)

@@ -179,3 +179,20 @@ def test_asking_for_a_name_the_reports_do_not_give_is_declined(built_index, sett
 
     ans = query("What is the name of Cardiff's cabinet member for children's services?", index_dir=built_index, settings=settings, embeddings=embeddings)
     assert (ans.abstained, ans.citations) == (True, ())
+
+
+@pytest.mark.parametrize(
+    "question, text",
+    [
+        ("How do the two councils compare on carers' assessments?", "How do compare on carers' assessments?"),
+        ("What do both reports say about hospital discharge?", "What do say about hospital discharge?"),
+        ("What type of inspection did CIW carry out in each council?", "What type of inspection did carry out ?"),
+    ],
+)
+def test_each_council_is_a_comparison_of_every_council_indexed(question, text):
+    from rag.scope import scope_question
+
+    s = scope_question(question, REPORTS)
+    assert (s.groups, s.labels, s.text) == (((CARDIFF,), (WREXHAM,)), ("Cardiff Council", "Wrexham County Borough Council"), text)
+    # Filtered to one council, there is nothing to compare.
+    assert scope_question(question, REPORTS, {"authority": "Cardiff"}).groups == ((CARDIFF,),)
