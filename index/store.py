@@ -18,6 +18,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import shutil
 import threading
 from dataclasses import asdict, dataclass
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from index.chunking import Sentence
+from index.text import stems
 from index.types import Chunk, ReportMeta
 from rag.errors import ChromaServerError, ForeignIndexError, IncompatibleIndexError, IndexMissingError
 from rag.settings import Settings
@@ -330,10 +332,6 @@ class IndexStore:
         among them is a proper name (a person's, a place's, an organisation's)."""
         with self._lock:
             if self._common is None:
-                import re
-
-                from index.text import stems
-
                 found = {w for c in self.chunks for w in re.findall(r"(?<![A-Za-z])[a-z]+(?![A-Za-z])", c.text)}
                 self._common = frozenset(stems(sorted(found)))
         return self._common

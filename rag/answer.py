@@ -16,7 +16,7 @@ import numpy as np
 
 from index.meta import short_name
 from index.store import IndexStore
-from index.text import terms
+from index.text import stems, terms
 from rag.retrieval import Retrieval
 from rag.types import Answer, Citation, Passage
 
@@ -51,8 +51,8 @@ _CAPS = re.compile(r"\b[A-Z][a-z]+(?:[-'’][A-Z]?[a-z]+)*\b")
 
 NOT_SAID = "The reports do not say."
 W_UNKNOWN = 0.3  # evidence lost when all of the question's words are unknown to the reports
-COUNT_MISSING = 0.15
-COUNT_BONUS = 0.08  # sentence score for holding a count, when the question asks "how many"  # evidence lost when a "how many" question gets no count in its answer
+COUNT_MISSING = 0.15  # evidence lost when a "how many" answer counts nothing asked about, or a name is missing
+COUNT_BONUS = 0.08  # sentence score for holding a count, when the question asks "how many"
 
 
 @dataclass(frozen=True)
@@ -197,8 +197,6 @@ def _pick(scored: list[Scored], store: IndexStore, limit: int, q_terms: set[str]
 def has_name(text: str, common: frozenset[str]) -> bool:
     """Two capitalised words in a row that the reports never write in lower case: a proper name
     ("Betsi Cadwaladr"), not a title in capitals ("Chief Executive Officer")."""
-    from index.text import stems
-
     toks = list(_CAPS.finditer(text))
     for a, b in zip(toks, toks[1:]):
         pair = [a.group().lower(), b.group().lower()]
@@ -210,7 +208,8 @@ def has_name(text: str, common: frozenset[str]) -> bool:
 def evidence_score(store: IndexStore, question: str, focus: str, best: float, rows: list[int]) -> float:
     """How well the chosen sentences answer the question: the best sentence's score, less what
     the question asks that the reports never mention (e.g. a "budget" in reports that give none),
-    less a missing count of what a "how many" question counts."""
+    less a missing count of what a "how many" question counts, less a missing name when one
+    is asked for."""
     idf = store.idf()
     q_terms = set(terms(focus or question))
     if q_terms and idf:
@@ -224,7 +223,7 @@ def evidence_score(store: IndexStore, question: str, focus: str, best: float, ro
         if not any(has_count(store.gen.sentences[r].text, what) for r in rows):
             best -= COUNT_MISSING
     if _NAME_Q.search(question) and not any(has_name(store.gen.sentences[r].text, store.common_stems()) for r in rows):
-        best -= COUNT_MISSING  # "the name of the Chief Executive" needs a name, as "how many" needs a count
+        best -= COUNT_MISSING  # "the name of the Chief Executive" needs a name as "how many" needs a count
     return best
 
 

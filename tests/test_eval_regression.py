@@ -11,13 +11,14 @@ import pytest
 
 from eval.runner import run_benchmark
 
-# metric: (floor, measured). Measured at commit e89f7ba (eval/results/latest.json, 138 questions:
-# 121 answerable, 17 unanswerable). Margins: about 3 answerable questions, or 1 unanswerable one.
+# metric: (floor, measured). Measured by `arolwg eval` on 2026-11-22 (eval/results/latest.json,
+# 138 questions: 121 answerable, 17 unanswerable), with the abstention threshold at 0.5.
+# Margins: about 3 answerable questions, or 1 unanswerable one.
 FLOORS = {
-    "recall@5": (0.88, 0.909),
-    "fact_accuracy": (0.60, 0.628),
-    "answered_rate_answerable": (0.75, 0.777),
-    "abstained_rate_unanswerable": (0.52, 0.588),
+    "recall@5": (0.90, 0.926),
+    "fact_accuracy": (0.62, 0.645),
+    "answered_rate_answerable": (0.725, 0.752),
+    "abstained_rate_unanswerable": (0.88, 0.941),
 }
 # Issue 2's targets: reported here, enforced once the answerer meets them.
 TARGETS = {"answered_rate_answerable": 0.95, "abstained_rate_unanswerable": 0.9}
