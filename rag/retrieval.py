@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass, replace
 
@@ -100,11 +99,14 @@ def retrieve_scoped(
         sc = replace(sc, bridged=tuple(w for b in bridges for w, _ in b.neighbours))
     qvec = np.asarray(embeddings.embed_query(sc.search_text), dtype="float32")
     t1 = time.perf_counter()
-    per = k if not sc.comparison else max(2, math.ceil(k / len(sc.groups)))
-    groups = tuple(tuple(search(store, sc.search_text, qvec, per, list(g), mode, candidates)) for g in sc.groups)
+    # Each council of a comparison is searched as deeply as a single-council question: its
+    # answer is drawn from its own group; the merged list keeps the head of each group.
+    groups = tuple(tuple(search(store, sc.search_text, qvec, k, list(g), mode, candidates)) for g in sc.groups)
     # Interleave groups so a comparison shows each council near the top.
     merged: list[Passage] = []
     for i in range(max((len(g) for g in groups), default=0)):
         merged.extend(g[i] for g in groups if i < len(g))
+    if sc.comparison:
+        merged = merged[: max(k, 2 * len(groups))]
     t2 = time.perf_counter()
     return Retrieval(tuple(merged), sc, qvec, groups, {"embed": t1 - t0, "search": t2 - t1})

@@ -196,3 +196,31 @@ def test_each_council_is_a_comparison_of_every_council_indexed(question, text):
     assert (s.groups, s.labels, s.text) == (((CARDIFF,), (WREXHAM,)), ("Cardiff Council", "Wrexham County Borough Council"), text)
     # Filtered to one council, there is nothing to compare.
     assert scope_question(question, REPORTS, {"authority": "Cardiff"}).groups == ((CARDIFF,),)
+
+
+def _two_reports():
+    return {r: ReportMeta(r, "", a, "", "", "") for r, a in [("w", "Wrexham County Borough Council"), ("c", "Cardiff Council")]}
+
+
+@pytest.mark.parametrize(
+    "question, history, resolved",
+    [
+        # A question naming no council stays with the conversation's latest council(s).
+        ("When will CIW come back?", ["Is Wrexham children's services still inadequate?"], "When will CIW come back in Wrexham?"),
+        ("When will CIW come back?", ["How do Wrexham and Cardiff compare on supervision?", "And for adults?"],
+         "When will CIW come back in Wrexham and Cardiff?"),
+        # Naming a council, or every council, starts afresh.
+        ("What did CIW find about supervision in Cardiff?", ["What must Wrexham improve?"], "What did CIW find about supervision in Cardiff?"),
+        ("What did each council find about supervision?", ["What must Wrexham improve?"], "What did each council find about supervision?"),
+        ("When will CIW come back?", ["How do the two councils compare on supervision?"], "When will CIW come back?"),
+        # Follow-ups: every council, and a council no report covers, replace the earlier one.
+        ("And in each council?", ["What must Wrexham improve about carers' assessments?"],
+         "What must improve about carers' assessments in each council?"),
+        ("What about Swansea?", ["What must Wrexham improve about carers' assessments?"],
+         "What must Swansea improve about carers' assessments?"),
+    ],
+)
+def test_questions_are_resolved_against_the_conversation(question, history, resolved):
+    from rag.followup import resolve
+
+    assert resolve(question, [(q, "...") for q in history], _two_reports()) == resolved

@@ -175,3 +175,22 @@ def test_cli_help_explains_each_command():
         assert cmd in r.stdout
     r = _cli("ask", "--help")
     assert "--json" in r.stdout and "--council" in r.stdout and "AROLWG_" in _cli("--help").stdout
+
+
+def test_a_question_naming_no_council_stays_with_the_conversations_council(ask):
+    history = [("Is Wrexham children's services still inadequate?", "...")]
+    ans = ask("When will CIW come back?", history=history)
+    assert ans.resolved_question == "When will CIW come back in Wrexham?"
+    assert ans.passages and {p.source for p in ans.passages} == {WREXHAM}
+
+
+def test_each_council_of_a_comparison_is_searched_as_deeply_as_one_council(built_index, settings, embeddings):
+    from rag.api import get_store
+    from rag.retrieval import retrieve_scoped
+
+    store = get_store(built_index, settings=settings, embeddings=embeddings)
+    r = retrieve_scoped(store, embeddings, "How do Wrexham and Cardiff compare on staff supervision?", k=5)
+    assert [len(g) for g in r.groups] == [5, 5]
+    assert [{p.source for p in g} for g in r.groups] == [{WREXHAM}, {CARDIFF}]
+    # The list shown interleaves the councils and keeps to k passages.
+    assert [p.source for p in r.passages] == [WREXHAM, CARDIFF, WREXHAM, CARDIFF, WREXHAM]
