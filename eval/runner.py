@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 
 EVAL_DIR = Path(__file__).resolve().parent
 DEFAULT_QA = EVAL_DIR / "qa.jsonl"
+# Written after the answerer was tuned, from report passages qa.jsonl does not use, and never tuned
+# on: run it (`arolwg eval --qa eval/heldout.jsonl`) to see how Arolwg does on questions it has not met.
+HELDOUT_QA = EVAL_DIR / "heldout.jsonl"
 ALL_CONFIGS = ("tutorial", "dense", "bm25", "hybrid", "default", "llm")
 RETRIEVAL_K = 10
 RECALL_KS = (1, 3, 5, 10)

@@ -110,3 +110,16 @@ def test_bundled_set_loads_clean_against_the_bundled_reports(texts):
     assert qa.skipped == [] and qa.warnings == []
     assert len(qa.questions) >= 50
     assert {q.kind for q in qa.questions} >= {"fact", "comparison", "unanswerable", "followup"}
+
+
+def test_held_out_set_loads_clean_and_shares_nothing_with_the_tuning_set(texts):
+    """eval/heldout.jsonl checks generalisation: nothing in it may have been tuned on via qa.jsonl."""
+    from eval.runner import DEFAULT_QA, HELDOUT_QA
+
+    held, tuned = load_qa(HELDOUT_QA, texts), load_qa(DEFAULT_QA, texts)
+    assert held.skipped == [] and held.warnings == []
+    assert len(held.questions) == 24
+    assert {q.question for q in held.questions}.isdisjoint(q.question for q in tuned.questions)
+    held_spans = {(e.source, s) for q in held.questions for e in q.evidence for s in e.spans}
+    tuned_spans = {(e.source, s) for q in tuned.questions for e in q.evidence for s in e.spans}
+    assert held_spans and held_spans.isdisjoint(tuned_spans)
