@@ -11,17 +11,23 @@ import pytest
 
 from eval.runner import run_benchmark
 
-# metric: (floor, measured). Measured by `arolwg eval` on 2026-11-22 (eval/results/latest.json,
+# metric: (floor, measured). Measured by `arolwg eval` on 2026-11-24 (eval/results/latest.json,
 # 138 questions: 121 answerable, 17 unanswerable), with the abstention threshold at 0.5.
 # Margins: about 3 answerable questions, or 1 unanswerable one.
 FLOORS = {
     "recall@5": (0.90, 0.926),
-    "fact_accuracy": (0.62, 0.645),
+    "fact_accuracy": (0.62, 0.653),
     "answered_rate_answerable": (0.725, 0.752),
     "abstained_rate_unanswerable": (0.88, 0.941),
 }
-# Issue 2's targets: reported here, enforced once the answerer meets them.
-TARGETS = {"answered_rate_answerable": 0.95, "abstained_rate_unanswerable": 0.9}
+# The held-out set (eval/heldout.jsonl, never tuned on), measured the same day: 24 questions, 19
+# answerable, 5 unanswerable. Margins: one question.
+HELDOUT_FLOORS = {
+    "recall@5": (0.94, 1.0),
+    "fact_accuracy": (0.78, 0.842),
+    "answered_rate_answerable": (0.84, 0.895),
+    "abstained_rate_unanswerable": (0.8, 1.0),
+}
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +52,11 @@ def test_every_citation_is_verbatim_at_its_span(default_result):
     assert m["citation_validity"] == 1.0
 
 
-def test_issue_2_targets_are_reported(default_result):
-    m = default_result.metrics["default"]
-    for key in TARGETS:
-        assert isinstance(m[key], float) and 0.0 <= m[key] <= 1.0
+def test_questions_never_tuned_on_stay_above_their_floors(built_index, embeddings):
+    from eval.runner import HELDOUT_QA
+
+    result = run_benchmark(qa_path=HELDOUT_QA, configs=["default"], index_dir=built_index, write=False, sweep=False, embeddings=embeddings)
+    m = result.metrics["default"]
+    assert result.skipped == [] and m["errors"] == 0
+    below = {k: (round(m[k], 3), floor) for k, (floor, _) in HELDOUT_FLOORS.items() if m[k] is None or m[k] < floor}
+    assert below == {}, f"below the floor (value, floor): {below}; all metrics: {m}"
