@@ -39,8 +39,7 @@ def resolve_parts(question: str, history: Sequence[tuple[str, str]] | None, repo
         return _carry_councils(question, history, reports), ""
     earlier = [q for q, _ in history]
     base, prev_focus = resolve_parts(earlier[-1], [(q, "") for q in earlier[:-1]], reports)
-    # Councils no indexed report covers count too: "And Swansea?" must not stay about Wrexham.
-    named = named_authorities(question, reports) + unindexed_authorities(question, reports)
+    named = _councils(question, reports)
     rest = strip_authorities(_ELLIPTIC.sub("", question), named).strip(" ?.!,")
     rest = re.sub(r"^(in|for|at|with)\b\s*", "", rest, flags=re.I)
     each = not named and _EACH.search(question)
@@ -68,16 +67,21 @@ def resolve_parts(question: str, history: Sequence[tuple[str, str]] | None, repo
     return base, focus
 
 
+def _councils(question: str, reports: dict[str, ReportMeta]) -> list[str]:
+    # Councils no indexed report covers count too: "And Swansea?" must not stay about Wrexham.
+    return named_authorities(question, reports) + unindexed_authorities(question, reports)
+
+
 def _carry_councils(question: str, history: Sequence[tuple[str, str]], reports: dict[str, ReportMeta]) -> str:
     """A stand-alone question that names no council stays with the council(s) of the conversation.
 
     "When will CIW come back?" after a question about Wrexham is about Wrexham, as a person
     would take it; naming a council, or "each council", starts afresh.
     """
-    if named_authorities(question, reports) or _EACH.search(question) or unindexed_authorities(question, reports):
+    if _councils(question, reports) or _EACH.search(question):
         return question
     for earlier, _ in reversed(history):
-        named = named_authorities(resolve(earlier, [], reports), reports)
+        named = _councils(earlier, reports)
         if named:
             return f"{question.rstrip(' ?')} in {' and '.join(short_name(a) for a in named)}?"
         if _EACH.search(earlier):

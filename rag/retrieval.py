@@ -106,7 +106,6 @@ def retrieve_scoped(
     merged: list[Passage] = []
     for i in range(max((len(g) for g in groups), default=0)):
         merged.extend(g[i] for g in groups if i < len(g))
-    if sc.comparison:
-        merged = merged[: max(k, 2 * len(groups))]
+    merged = merged[: max(k, 2 * len(groups))]
     t2 = time.perf_counter()
     return Retrieval(tuple(merged), sc, qvec, groups, {"embed": t1 - t0, "search": t2 - t1})

@@ -224,3 +224,11 @@ def test_questions_are_resolved_against_the_conversation(question, history, reso
     from rag.followup import resolve
 
     assert resolve(question, [(q, "...") for q in history], _two_reports()) == resolved
+
+
+def test_a_conversation_about_a_council_no_report_covers_stays_with_it():
+    from rag.followup import resolve
+
+    assert resolve("When will CIW come back?", [("What did CIW find in Swansea?", "...")], _two_reports()) == (
+        "When will CIW come back in Swansea?"
+    )
