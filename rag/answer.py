@@ -84,7 +84,7 @@ def score_sentences(
     as the whole resolved question, so the answer is about the new point.
     """
     idf = store.idf()
-    q_terms = set(terms(question))
+    q_terms = content_terms(question)
     f_terms = set(terms(focus)) if focus else set()
     want_number = bool(_COUNT_Q.search(question))
     what = counted(question)
@@ -117,6 +117,21 @@ def score_sentences(
                 out.append(Scored(row, p, gi, score))
     out.sort(key=lambda x: -x.score)
     return out
+
+
+# Words that frame a question ("What did the inspectors find about ...", "What does the report
+# say on ...") rather than say what it is about: a sentence is no better an answer for holding them.
+FRAME_TERMS = frozenset(terms("find found finds finding findings report reports reported inspector inspectors note noted mention mentioned describe described"))
+
+
+def content_terms(question: str) -> set[str]:
+    """The question's terms less its framing words (all of them, if nothing else is left).
+
+    >>> sorted(content_terms("What did the inspectors find about supervision?"))
+    ['supervis']
+    """
+    q = set(terms(question))
+    return (q - FRAME_TERMS) or q
 
 
 def counted(question: str) -> set[str]:

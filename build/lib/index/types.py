@@ -1,0 +1,36 @@
+"""Types of the indexing pipeline: a loaded report and its chunks."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ReportMeta:
+    """What Arolwg detected about a report from its text."""
+
+    report_id: str  # the file name, e.g. "ciw-cardiff-2020-12.txt"
+    title: str
+    authority: str  # e.g. "Cardiff Council"
+    kind: str  # e.g. "Risk based inspection"
+    dates: str  # e.g. "23 November - 3 December 2020"
+    sha256: str  # of the source text
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a report: ``text`` is cleaned, ``start``/``end`` index the source text."""
+
+    id: str
+    report_id: str
+    section: tuple[str, ...]
+    text: str
+    start: int
+    end: int
+
+    @staticmethod
+    def make_id(report_id: str, section: tuple[str, ...], text: str, start: int) -> str:
+        """Content-hash id: same report, place and words give the same id on every run."""
+        h = hashlib.sha256("\x1f".join([report_id, *section, str(start), text]).encode("utf-8"))
+        return h.hexdigest()[:32]

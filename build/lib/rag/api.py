@@ -1,0 +1,267 @@
+"""The public entry points: ``query``, ``retrieve``, and their LangChain forms."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from index.store import IndexStore, is_index_dir, open_store
+from rag.errors import ArolwgError, EmptyQuestionError, IndexMissingError, QuestionTooLongError
+from rag.settings import Settings, get_settings
+from rag.types import Answer, Passage
+
+log = logging.getLogger(__name__)
+
+History = Sequence[tuple[str, str]]
+
+
+def _validate(question: str, settings: Settings) -> str:
+    if not isinstance(question, str) or not question.strip():
+        raise EmptyQuestionError()
+    q = " ".join(question.split())
+    if len(q) > settings.max_question_chars:
+        raise QuestionTooLongError(len(q), settings.max_question_chars)
+    return q
+
+
+def _embeddings(embeddings, settings: Settings):
+    if embeddings is not None:
+        return embeddings
+    from index.embeddings import get_embeddings
+
+    return get_embeddings(settings)
+
+
+def get_store(index_dir: str | Path | None = None, *, settings: Settings | None = None, embeddings=None) -> IndexStore:
+    """The index to search; the default index is built from the bundled reports on first use."""
+    settings = settings or get_settings()
+    explicit = index_dir is not None
+    index_dir = Path(index_dir) if explicit else Path(settings.index_dir)
+    if not is_index_dir(index_dir):
+        if explicit:
+            open_store(index_dir, settings)  # raises the right error: foreign or missing
+            raise IndexMissingError(index_dir)
+        from index.build import build_index
+
+        log.warning("no index at %s yet: building it from %s", index_dir, settings.reports_dir)
+        build_index(settings.reports_dir, index_dir, settings=settings, embeddings=_embeddings(embeddings, settings))
+    # open_store refuses an index built with another embedding model.
+    return open_store(index_dir, settings, embedding_model=getattr(_embeddings(embeddings, settings), "name", None))
+
+
+def retrieve(
+    question: str,
+    k: int = 5,
+    filters: dict | None = None,
+    index_dir: str | Path | None = None,
+    *,
+    mode: str = "hybrid",
+    scope: bool = True,
+    settings: Settings | None = None,
+    embeddings=None,
+    store: IndexStore | None = None,
+) -> list[Passage]:
+    """The ``k`` passages of the reports that best match ``question``.
+
+    >>> [p.source for p in retrieve("How many case files were reviewed in Cardiff?", k=1)]
+    ['ciw-cardiff-2020-12.txt']
+    """
+    from rag.retrieval import retrieve_scoped
+
+    settings = settings or get_settings()
+    q = _validate(question, settings)
+    emb = _embeddings(embeddings, settings)
+    store = store or get_store(index_dir, settings=settings, embeddings=emb)
+    r = retrieve_scoped(store, emb, q, k=k, filters=filters, mode=mode, scope=scope, candidates=settings.candidates)
+    return list(r.passages)
+
+
+def query(
+    question: str,
+    history: History | None = None,
+    filters: dict | None = None,
+    index_dir: str | Path | None = None,
+    k: int | None = None,
+    *,
+    mode: str = "hybrid",
+    scope: bool = True,
+    answerer: str | None = None,
+    settings: Settings | None = None,
+    embeddings=None,
+    store: IndexStore | None = None,
+    llm=None,
+    on_token: Callable[[str], None] | None = None,
+) -> Answer:
+    """Answer a question about the reports, every sentence cited with the reports' own words.
+
+    Args:
+        history: earlier turns ``[(question, answer_text), ...]`` for follow-ups.
+        filters: ``{"authority": "Cardiff"}`` or ``{"source": "ciw-cardiff-2020-12.txt"}``.
+        answerer: ``"extractive"`` (default, offline) or ``"llm"`` (the configured LLM).
+        on_token: called with each piece of answer text as it is produced (LLM streaming).
+
+    >>> ans = query("How many case files were reviewed in Cardiff?")
+    >>> "50" in ans.text, ans.citations[0].source
+    (True, 'ciw-cardiff-2020-12.txt')
+    """
+    from rag.answer import extractive_answer
+    from rag.followup import resolve_parts
+    from rag.retrieval import retrieve_scoped
+
+    t0 = time.perf_counter()
+    settings = settings or get_settings()
+    q = _validate(question, settings)
+    k = k or settings.top_k
+    emb = _embeddings(embeddings, settings)
+    store = store or get_store(index_dir, settings=settings, embeddings=emb)
+    use_llm = (answerer or ("llm" if (llm is not None or settings.llm != "none") else "extractive")) == "llm"
+    if use_llm and llm is None:
+        from rag.llm import make_llm
+
+        llm = make_llm(settings)
+    history = [(str(a), str(b)) for a, b in (history or [])]
+    t1 = time.perf_counter()
+    base, focus = resolve_parts(q, history, store.reports)
+    resolved = f"{base.rstrip(' ?')}: {focus}?" if focus else base
+    if use_llm and history:
+        from rag.llm import rewrite_followup
+
+        rewritten = rewrite_followup(q, history, llm)
+        if rewritten and rewritten != q:  # it returns the question unchanged when it fails
+            resolved = rewritten
+    t2 = time.perf_counter()
+    r = retrieve_scoped(store, emb, resolved, k=k, filters=filters, mode=mode, scope=scope, candidates=settings.candidates)
+    t3 = time.perf_counter()
+    threshold = settings.abstain_threshold
+
+    focus_vec = None
+    if focus:
+        import numpy as np
+
+        focus_vec = np.asarray(emb.embed_query(focus), dtype="float32")
+
+    def extractive(notice: str = "") -> Answer:
+        a = extractive_answer(
+            q, r, store, resolved_question=resolved, focus=focus, focus_vec=focus_vec, threshold=threshold
+        )
+        if notice:
+            from dataclasses import replace
+
+            a = replace(a, notice=notice)
+        return a
+
+    if use_llm:
+        from dataclasses import replace as _replace
+
+        from rag.llm import llm_answer
+
+        baseline = extractive()
+        if baseline.abstained:
+            # Weak evidence: no LLM can ground an answer in it, so do not ask one.
+            ans = baseline
+            if on_token:
+                on_token(ans.text)
+        else:
+            ans = llm_answer(
+                q,
+                list(r.passages),
+                llm=llm,
+                embeddings=emb,
+                fallback=extractive,
+                on_token=on_token,
+                resolved_question=resolved,
+                source_text=store.source_text,  # the index this query searched, not the default one
+            )
+            # One evidence scale for every backend, so the abstention threshold means the same.
+            ans = _replace(ans, score=baseline.score)
+    else:
+        ans = extractive()
+        if on_token:
+            on_token(ans.text)
+    t4 = time.perf_counter()
+    ans.timings.update(
+        {"setup": t1 - t0, "followup": t2 - t1, **r.seconds, "retrieve": t3 - t2, "answer": t4 - t3, "total": t4 - t0}
+    )
+    return ans
+
+
+def as_retriever(
+    index_dir: str | Path | None = None,
+    k: int = 5,
+    filters: dict | None = None,
+    *,
+    mode: str = "hybrid",
+    settings: Settings | None = None,
+    embeddings=None,
+):
+    """A LangChain ``BaseRetriever`` over the index (Documents carry the Passage fields).
+
+    >>> docs = as_retriever(k=2).invoke("carers' assessments in Wrexham")
+    >>> len(docs), docs[0].metadata["source"]
+    (2, 'ciw-wrexham-2020-10.txt')
+    """
+    from langchain_core.callbacks import CallbackManagerForRetrieverRun
+    from langchain_core.documents import Document
+    from langchain_core.retrievers import BaseRetriever
+
+    class ArolwgRetriever(BaseRetriever):
+        """Hybrid, council-scoped retrieval over an Arolwg index."""
+
+        def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+            ps = retrieve(query, k=k, filters=filters, index_dir=index_dir, mode=mode, settings=settings, embeddings=embeddings)
+            return [
+                Document(
+                    page_content=p.text,
+                    id=p.chunk_id,
+                    metadata={
+                        "source": p.source,
+                        "title": p.title,
+                        "authority": p.authority,
+                        "section": list(p.section),
+                        "start": p.start,
+                        "end": p.end,
+                        "score": p.score,
+                    },
+                )
+                for p in ps
+            ]
+
+    return ArolwgRetriever()
+
+
+def chain(
+    index_dir: str | Path | None = None,
+    *,
+    k: int | None = None,
+    filters: dict | None = None,
+    settings: Settings | None = None,
+    embeddings=None,
+    llm=None,
+):
+    """A LangChain Runnable: ``{"question": str, "history": [...]}`` -> :class:`Answer`.
+
+    >>> chain().invoke({"question": "Is Wrexham children's services still inadequate?"}).abstained
+    False
+    """
+    from langchain_core.runnables import RunnableLambda
+
+    def _run(inp: dict[str, Any] | str) -> Answer:
+        if isinstance(inp, str):
+            inp = {"question": inp}
+        return query(
+            inp["question"],
+            history=inp.get("history"),
+            filters=inp.get("filters", filters),
+            index_dir=index_dir,
+            k=k,
+            settings=settings,
+            embeddings=embeddings,
+            llm=llm,
+        )
+
+    return RunnableLambda(_run, name="arolwg")
+
+
+__all__ = ["ArolwgError", "as_retriever", "chain", "get_store", "query", "retrieve"]

@@ -1,0 +1,234 @@
+"""The ``arolwg`` command: index reports, ask questions, run the benchmark, start the web chat."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from rag.errors import ArolwgError
+
+log = logging.getLogger("arolwg")
+
+EPILOG = """Settings can also come from the environment: AROLWG_REPORTS_DIR, AROLWG_INDEX_DIR,
+AROLWG_EMBEDDING_MODEL, AROLWG_CHROMA_HOST, AROLWG_LLM, AROLWG_LLM_MODEL, AROLWG_LLM_BASE_URL,
+AROLWG_LLM_API_KEY, AROLWG_AUTH, ... (flags win). Everything works offline by default."""
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--index", metavar="DIR", help="index folder (default: AROLWG_INDEX_DIR or ~/.cache/arolwg/index)")
+    p.add_argument("--log-level", default=None, help="logging level: DEBUG, INFO, WARNING (default), ERROR")
+
+
+def _llm_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("LLM answers (optional; the default answerer needs none)")
+    g.add_argument("--llm", choices=["none", "openai", "ollama", "gguf"], help="answer backend (AROLWG_LLM)")
+    g.add_argument("--llm-model", metavar="NAME", help="model name, or GGUF file path for gguf (AROLWG_LLM_MODEL)")
+    g.add_argument("--llm-base-url", metavar="URL", help="LLM server URL (AROLWG_LLM_BASE_URL)")
+    g.add_argument("--llm-api-key", metavar="KEY", help="LLM API key (AROLWG_LLM_API_KEY)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="arolwg",
+        description="Ask questions about Care Inspectorate Wales inspection reports; "
+        "every answer cites the reports' exact words.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("index", help="build or update the index from a folder of reports",
+                       description="Index every report (PDF, DOCX, HTML, Markdown, text) in a folder. "
+                       "Unchanged reports are reused, removed ones dropped; a failure leaves the previous index usable.")
+    p.add_argument("--reports", metavar="DIR", help="folder of reports (default: the bundled CIW reports; AROLWG_REPORTS_DIR)")
+    _common(p)
+
+    p = sub.add_parser("ask", help="answer one question with cited excerpts",
+                       description="Answer a question from the indexed reports. The default index is built on first use.")
+    p.add_argument("question", help="the question, in quotes")
+    p.add_argument("--json", action="store_true", help="print the whole answer as JSON (text, citations, passages)")
+    p.add_argument("--council", metavar="NAME", help="only search this council's reports, e.g. Cardiff")
+    p.add_argument("--report", metavar="FILE", help="only search this report (its file name)")
+    p.add_argument("--k", type=int, metavar="N", help="passages to retrieve (default 5)")
+    p.add_argument("--history", metavar="FILE", help="JSON file of earlier turns [[question, answer], ...] for a follow-up")
+    p.add_argument("--stream", action="store_true", help="print the answer as it is generated (LLM answers)")
+    _common(p)
+    _llm_flags(p)
+
+    p = sub.add_parser("eval", help="run the benchmark on a Q&A set and compare configurations")
+    try:
+        from eval.runner import add_arguments as eval_args
+
+        eval_args(p)
+    except ImportError:  # the runner is optional in a trimmed install
+        pass
+    _add_missing_common(p)
+
+    p = sub.add_parser("chat", help="start the web chat on 127.0.0.1")
+    try:
+        from ui.app import add_arguments as ui_args
+
+        ui_args(p)
+    except ImportError:
+        pass
+    _add_missing_common(p)
+    return parser
+
+
+def _add_missing_common(p: argparse.ArgumentParser) -> None:
+    have = {a for action in p._actions for a in action.option_strings}
+    if "--index" not in have:
+        p.add_argument("--index", metavar="DIR", help="index folder")
+    if "--log-level" not in have:
+        p.add_argument("--log-level", default=None, help="logging level")
+
+
+def _settings(args: argparse.Namespace):
+    from rag.settings import get_settings
+
+    return get_settings(
+        index_dir=getattr(args, "index", None),
+        reports_dir=getattr(args, "reports", None),
+        llm=getattr(args, "llm", None),
+        llm_model=getattr(args, "llm_model", None),
+        llm_base_url=getattr(args, "llm_base_url", None),
+        llm_api_key=getattr(args, "llm_api_key", None),
+    )
+
+
+def _progress_bar():
+    from tqdm import tqdm
+
+    bar = tqdm(total=1, unit="step", file=sys.stderr, leave=False, dynamic_ncols=True)
+
+    def progress(done: int, total: int, message: str) -> None:
+        bar.total = total
+        bar.n = done
+        bar.set_description(message[:60])
+        bar.refresh()
+
+    return bar, progress
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from index import build_index
+
+    settings = _settings(args)
+    bar, progress = _progress_bar()
+    try:
+        report = build_index(settings.reports_dir, settings.index_dir, settings=settings, progress=progress)
+    finally:
+        bar.close()
+    for name, why in report.failed:
+        sys.stderr.write(f"skipped {name}: {why}\n")
+    sys.stdout.write(
+        f"Indexed {len(report.added)} new or changed, reused {len(report.skipped)}, removed {len(report.removed)} "
+        f"report(s): {report.n_chunks} passages in {settings.index_dir} ({report.seconds:.1f} s).\n"
+    )
+    return 0
+
+
+def _print_answer(ans) -> None:
+    out = sys.stdout
+    if ans.notice:
+        out.write(f"Note: {ans.notice}\n")
+    out.write(ans.text + "\n")
+    if ans.citations:
+        out.write("\nSources:\n")
+        for c in ans.citations:
+            quote = " ".join(c.quote.split())
+            out.write(f"[{c.n}] {c.title} — {' › '.join(c.section)} (chars {c.start}-{c.end})\n    “{quote}”\n")
+    elif ans.abstained and ans.passages:
+        out.write("\nClosest passages:\n")
+        for p in ans.passages[:3]:
+            out.write(f"- {p.title} — {' › '.join(p.section)}: {p.text[:200]}…\n")
+    if ans.unsupported:
+        out.write("\nNot supported by the cited passages:\n" + "".join(f"- {s}\n" for s in ans.unsupported))
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from rag.api import query
+
+    settings = _settings(args)
+    history = None
+    if args.history:
+        try:
+            history = [tuple(t) for t in json.loads(Path(args.history).read_text())]
+        except (OSError, ValueError, TypeError) as exc:
+            raise ArolwgError(f"The history file {args.history} is not a JSON list of [question, answer] pairs ({exc}).") from exc
+    filters = {}
+    if args.council:
+        filters["authority"] = args.council
+    if args.report:
+        filters["source"] = args.report
+    streamed = []
+
+    def on_token(t: str) -> None:
+        streamed.append(t)
+        sys.stdout.write(t)
+        sys.stdout.flush()
+
+    ans = query(
+        args.question, history=history, filters=filters or None, k=args.k, settings=settings,
+        index_dir=args.index,  # an explicit folder must exist; only the default one is built on demand
+        # Only an LLM produces text piece by piece; an extractive answer is printed once, whole.
+        on_token=on_token if args.stream and not args.json and settings.llm != "none" else None,
+    )
+    if args.json:
+        json.dump(ans.to_dict(), sys.stdout, indent=1, ensure_ascii=False, default=list)
+        sys.stdout.write("\n")
+    else:
+        if streamed and ans.backend != "extractive":
+            # What streamed was the model's raw text; below is the answer after verification.
+            sys.stdout.write("\n\nChecked answer (citations verified against the reports):\n")
+        elif streamed:
+            sys.stdout.write("\n\n")
+        _print_answer(ans)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 2 a user-facing error, 130 interrupted)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    level = (args.log_level or os.environ.get("AROLWG_LOG_LEVEL") or "WARNING").upper()
+    logging.basicConfig(level=getattr(logging, level, logging.WARNING), format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "chromadb", "sentence_transformers", "transformers"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    try:
+        if args.command == "index":
+            return cmd_index(args)
+        if args.command == "ask":
+            return cmd_ask(args)
+        if args.command == "eval":
+            from eval.runner import run
+
+            return run(args)
+        if args.command == "chat":
+            from ui.app import run
+
+            return run(args)
+    except ArolwgError as exc:
+        sys.stderr.write(f"arolwg: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("arolwg: interrupted.\n")
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

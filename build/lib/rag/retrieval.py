@@ -1,0 +1,111 @@
+"""Hybrid retrieval: dense passage (Chroma), dense sentence and BM25 rankings fused by reciprocal rank."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from index.store import IndexStore
+from index.text import terms
+from index.vocab import bridge
+from rag.scope import Scope, scope_question
+from rag.types import Passage
+
+MODES = ("hybrid", "dense", "bm25")
+log = logging.getLogger(__name__)
+RRF_K = 60  # the usual constant: damps the head of each ranking so neither list dominates
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """Passages plus what the answerer needs to score sentences without recomputing."""
+
+    passages: tuple[Passage, ...]
+    scope: Scope
+    qvec: np.ndarray
+    groups: tuple[tuple[Passage, ...], ...]  # passages per scope group (comparisons)
+    seconds: dict[str, float]
+
+
+def _fuse(rankings: list[list[tuple[int, float]]]) -> list[tuple[int, float]]:
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, (pos, _) in enumerate(ranking):
+            fused[pos] = fused.get(pos, 0.0) + 1.0 / (RRF_K + rank + 1)
+    return sorted(fused.items(), key=lambda kv: -kv[1])
+
+
+def search(
+    store: IndexStore,
+    text: str,
+    qvec: np.ndarray,
+    k: int,
+    report_ids: list[str] | None,
+    mode: str = "hybrid",
+    candidates: int = 30,
+) -> list[Passage]:
+    """The top ``k`` passages for ``text`` within ``report_ids`` (None: all)."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    rankings: list[list[tuple[int, float]]] = []
+    if mode in ("hybrid", "dense"):
+        rankings.append(store.dense_search(qvec.tolist(), candidates, report_ids))
+    if mode == "hybrid":
+        rankings.append(store.sentence_search(qvec, candidates, report_ids))
+    if mode in ("hybrid", "bm25"):
+        rankings.append(store.keyword_search(terms(text), candidates, report_ids))
+    fused = _fuse(rankings)[:k]
+    out: list[Passage] = []
+    for pos, score in fused:
+        c = store.chunks[pos]
+        meta = store.reports[c.report_id]
+        out.append(
+            Passage(
+                chunk_id=c.id,
+                source=c.report_id,
+                title=meta.title,
+                authority=meta.authority,
+                section=c.section,
+                text=c.text,
+                start=c.start,
+                end=c.end,
+                score=round(score, 6),
+                similarity=round(float(store.gen.chunk_vecs[pos] @ qvec), 6),
+            )
+        )
+    return out
+
+
+def retrieve_scoped(
+    store: IndexStore,
+    embeddings,
+    question: str,
+    *,
+    k: int,
+    filters: dict | None = None,
+    mode: str = "hybrid",
+    scope: bool = True,
+    candidates: int = 30,
+) -> Retrieval:
+    """Scope the question to the councils it names, then search each scope group."""
+    t0 = time.perf_counter()
+    sc = scope_question(question, store.reports, filters, enabled=scope)
+    bridges = bridge(sc.text, store.gen.vocab, store.gen.vocab_vecs, embeddings.embed_documents)
+    if any(b.neighbours for b in bridges):
+        log.debug("bridged %s", {b.word: b.neighbours for b in bridges})
+        sc = replace(sc, bridged=tuple(w for b in bridges for w, _ in b.neighbours))
+    qvec = np.asarray(embeddings.embed_query(sc.search_text), dtype="float32")
+    t1 = time.perf_counter()
+    # Each council of a comparison is searched as deeply as a single-council question: its
+    # answer is drawn from its own group; the merged list keeps the head of each group.
+    groups = tuple(tuple(search(store, sc.search_text, qvec, k, list(g), mode, candidates)) for g in sc.groups)
+    # Interleave groups so a comparison shows each council near the top.
+    merged: list[Passage] = []
+    for i in range(max((len(g) for g in groups), default=0)):
+        merged.extend(g[i] for g in groups if i < len(g))
+    merged = merged[: max(k, 2 * len(groups))]
+    t2 = time.perf_counter()
+    return Retrieval(tuple(merged), sc, qvec, groups, {"embed": t1 - t0, "search": t2 - t1})

