@@ -108,7 +108,7 @@ def _progress_bar():
     def progress(done: int, total: int, message: str) -> None:
         bar.total = total
         bar.n = done
-        bar.set_description(message[:60])
+        bar.set_description(message[:60], refresh=False)  # one redraw per update, below
         bar.refresh()
 
     return bar, progress

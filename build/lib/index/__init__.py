@@ -1,6 +1,0 @@
-"""Indexing: load, clean, chunk, embed and store reports."""
-
-from index.build import IndexReport, build_index, list_reports, source_text, update_index
-from index.store import ReportInfo
-
-__all__ = ["IndexReport", "ReportInfo", "build_index", "list_reports", "source_text", "update_index"]
