@@ -30,6 +30,11 @@ HELDOUT_FLOORS = {
 }
 
 
+def _below(metrics: dict, floors: dict) -> dict:
+    """Metrics under their floor (or missing), as (value, floor)."""
+    return {k: (metrics[k] and round(metrics[k], 3), floor) for k, (floor, _) in floors.items() if metrics[k] is None or metrics[k] < floor}
+
+
 @pytest.fixture(scope="module")
 def default_result(built_index, embeddings):
     return run_benchmark(configs=["default"], index_dir=built_index, write=False, sweep=False, embeddings=embeddings)
@@ -42,8 +47,7 @@ def test_whole_eval_set_was_used(default_result):
 
 def test_default_configuration_stays_above_its_floors(default_result):
     m = default_result.metrics["default"]
-    below = {k: (round(m[k], 3), floor) for k, (floor, _) in FLOORS.items() if m[k] is None or m[k] < floor}
-    assert below == {}, f"below the floor (value, floor): {below}; all metrics: {m}"
+    assert _below(m, FLOORS) == {}, f"below the floor (value, floor): {_below(m, FLOORS)}; all metrics: {m}"
 
 
 def test_every_citation_is_verbatim_at_its_span(default_result):
@@ -58,5 +62,4 @@ def test_questions_never_tuned_on_stay_above_their_floors(built_index, embedding
     result = run_benchmark(qa_path=HELDOUT_QA, configs=["default"], index_dir=built_index, write=False, sweep=False, embeddings=embeddings)
     m = result.metrics["default"]
     assert result.skipped == [] and m["errors"] == 0
-    below = {k: (round(m[k], 3), floor) for k, (floor, _) in HELDOUT_FLOORS.items() if m[k] is None or m[k] < floor}
-    assert below == {}, f"below the floor (value, floor): {below}; all metrics: {m}"
+    assert _below(m, HELDOUT_FLOORS) == {}, f"below the floor (value, floor): {_below(m, HELDOUT_FLOORS)}; all metrics: {m}"
