@@ -42,8 +42,7 @@ def resolve_parts(question: str, history: Sequence[tuple[str, str]] | None, repo
     named = _councils(question, reports)
     rest = strip_authorities(_ELLIPTIC.sub("", question), named).strip(" ?.!,")
     rest = re.sub(r"^(in|for|at|with)\b\s*", "", rest, flags=re.I)
-    each = not named and _EACH.search(question)
-    if each:
+    if not named and _EACH.search(question):
         # "And in each council?": the earlier question, asked of every council.
         rest = _EACH.sub(" ", rest).strip(" ?.!,")
         base = f"{strip_authorities(base, named_authorities(base, reports)).rstrip(' ?')} in each council?"
