@@ -242,6 +242,20 @@ def evidence_score(store: IndexStore, question: str, focus: str, best: float, ro
     return best
 
 
+def _spans_councils(retrieval: Retrieval, store: IndexStore) -> bool:
+    """The question was searched in reports of more than one council (none named, no council filter)."""
+    searched = {rid for g in retrieval.scope.groups for rid in g if rid in store.reports}
+    return not retrieval.scope.labels[0] and len({store.reports[rid].authority for rid in searched}) > 1
+
+
+def _by_council(rows: list[int], by_row: dict[int, Scored]) -> tuple[list[list[int]], list[str]]:
+    """Answer rows grouped by council, councils in the order they first appear."""
+    groups: dict[str, list[int]] = {}
+    for r in rows:
+        groups.setdefault(by_row[r].passage.authority, []).append(r)
+    return list(groups.values()), [short_name(a) for a in groups]
+
+
 def _abstain(question: str, retrieval: Retrieval, resolved: str, score: float, why: str = "") -> Answer:
     return Answer(
         question=question,
@@ -283,6 +297,11 @@ def extractive_answer(
         return _abstain(question, retrieval, resolved, evidence)
 
     by_row = {s.row: s for s in scored}
+    labels = [short_name(lb) for lb in retrieval.scope.labels] if retrieval.scope.comparison else [""]
+    if not retrieval.scope.comparison and _spans_councils(retrieval, store):
+        # A question that names no council, over reports of several: say whose words each are,
+        # as a comparison does, so the answer read alone never puts one council's finding on another.
+        picks_by_group, labels = _by_council(picks_by_group[0], by_row)
     citations: list[Citation] = []
     lines: list[str] = []
     for gi, rows in enumerate(picks_by_group):
@@ -308,10 +327,7 @@ def extractive_answer(
             parts.append(f"{sent.text} [{n}]")
         if not parts:
             continue
-        if retrieval.scope.comparison:
-            lines.append(f"{short_name(retrieval.scope.labels[gi])}: " + " ".join(parts))
-        else:
-            lines.append(" ".join(parts))
+        lines.append((f"{labels[gi]}: " if labels[gi] else "") + " ".join(parts))
     return Answer(
         question=question,
         text="\n".join(lines),

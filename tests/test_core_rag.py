@@ -194,3 +194,32 @@ def test_each_council_of_a_comparison_is_searched_as_deeply_as_one_council(built
     assert [{p.source for p in g} for g in r.groups] == [{WREXHAM}, {CARDIFF}]
     # The list shown interleaves the councils and keeps to k passages.
     assert [p.source for p in r.passages] == [WREXHAM, CARDIFF, WREXHAM, CARDIFF, WREXHAM]
+
+
+def test_an_answer_from_several_councils_says_whose_words_each_line_is(ask):
+    ans = ask("What did the inspectors say about advocacy?")
+    by_council = {"Wrexham": WREXHAM, "Cardiff": CARDIFF}
+    lines = ans.text.splitlines()
+    assert sorted(line.split(": ")[0] for line in lines) == ["Cardiff", "Wrexham"]
+    for line in lines:
+        council = line.split(": ")[0]
+        # Every citation on a council's line quotes that council's report.
+        cited = {c.source for c in ans.citations if f"[{c.n}]" in line}
+        assert cited == {by_council[council]}, line
+    # Numbering still follows reading order.
+    assert [c.n for c in ans.citations] == list(range(1, len(ans.citations) + 1))
+    assert ans.text.index("[1]") < ans.text.index(f"[{len(ans.citations)}]")
+
+
+def test_an_answer_from_one_named_council_has_no_label(ask):
+    ans = ask("What did CIW find about advocacy in Wrexham?")
+    assert not ans.abstained
+    assert not ans.text.startswith(("Wrexham:", "Cardiff:"))
+    assert {c.source for c in ans.citations} == {WREXHAM}
+
+
+def test_a_council_filter_leaves_the_answer_unlabelled(ask):
+    ans = ask("What did the inspectors say about advocacy?", filters={"authority": "Cardiff"})
+    assert not ans.abstained
+    assert not ans.text.startswith("Cardiff:")
+    assert {c.source for c in ans.citations} == {CARDIFF}
