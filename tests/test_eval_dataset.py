@@ -118,7 +118,7 @@ def test_held_out_set_loads_clean_and_shares_nothing_with_the_tuning_set(texts):
 
     held, tuned = load_qa(HELDOUT_QA, texts), load_qa(DEFAULT_QA, texts)
     assert held.skipped == [] and held.warnings == []
-    assert len(held.questions) == 24
+    assert len(held.questions) == 53
     assert {q.question for q in held.questions}.isdisjoint(q.question for q in tuned.questions)
     held_spans = {(e.source, s) for q in held.questions for e in q.evidence for s in e.spans}
     tuned_spans = {(e.source, s) for q in tuned.questions for e in q.evidence for s in e.spans}
