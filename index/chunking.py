@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from index.clean import Mapped
 from index.types import Chunk
 
-CHUNKER_VERSION = "3"  # bump when chunking changes, so re-indexing re-chunks unchanged reports
+CHUNKER_VERSION = "4"  # bump when chunking changes, so re-indexing re-chunks unchanged reports
 
 _LIST_ITEM = re.compile(r"^\s*(?:\(?\d{1,2}[.)]|[-•–*])\s+")
 _NUMBERED = re.compile(r"^\s*\(?\d{1,2}[.)]\s+")
@@ -79,6 +79,8 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
             _ABBREV.search(text[start : mm.start() + 1]) or re.fullmatch(r"\(?\d{1,2}[.)]?", piece)
         ):
             continue
+        if mm.group() == "\n" and not re.search(r"[.!?:;][\"'”’)]?\s*$", text[start : mm.start()]) and not _LIST_ITEM.match(text[end:]):
+            continue  # one line wrapped onto the next (a title over several lines), not two sentences
         if piece:
             spans.append(_strip_span(text, start, end))
         start = end

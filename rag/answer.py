@@ -324,7 +324,7 @@ def extractive_answer(
                     passage=passage,
                 )
             )
-            parts.append(f"{sent.text} [{n}]")
+            parts.append(f"{' '.join(sent.text.split())} [{n}]")  # a wrapped title reads as one line
         if not parts:
             continue
         lines.append((f"{labels[gi]}: " if labels[gi] else "") + " ".join(parts))

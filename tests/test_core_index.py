@@ -90,6 +90,26 @@ def test_split_sentences_keeps_list_markers_and_abbreviations_out_of_the_way():
     assert [text[s:e] for s, e in split_sentences(text)] == ["Work e.g. visits must improve.", "Managers agree.", "Next line"]
 
 
+def test_a_title_wrapped_over_several_lines_is_one_sentence():
+    text = "Report of Children's Services Risk\nBased Inspection and\nAdults Services Performance\nEvaluation Inspection\n\nWe focused on:\n- carers\n- advocacy"
+    assert [text[s:e] for s, e in split_sentences(text)] == [
+        "Report of Children's Services Risk\nBased Inspection and\nAdults Services Performance\nEvaluation Inspection",
+        "We focused on:",
+        "carers",
+        "advocacy",
+    ]
+
+
+def test_an_answer_quoting_a_wrapped_title_reads_as_one_line(built_index, settings, embeddings):
+    from rag import query
+
+    ans = query("What type of inspection did CIW carry out in each council?", index_dir=built_index, settings=settings, embeddings=embeddings)
+    title = next(c for c in ans.citations if c.quote.startswith("Report of Children's Services Risk"))
+    # The quote is the report's own text, line breaks and all; the answer reads it as one line.
+    assert title.quote == "Report of Children's Services Risk\nBased Inspection\nand\nAdults Services Performance\nEvaluation Inspection"
+    assert "Report of Children's Services Risk Based Inspection and Adults Services Performance Evaluation Inspection" f" [{title.n}]" in ans.text
+
+
 def test_metadata_is_detected_from_the_text():
     got = {}
     for name in (WREXHAM, CARDIFF):
