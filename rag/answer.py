@@ -39,7 +39,13 @@ _NUMBERED = re.compile(r"^\s*\(?\d{1,2}[.)]\s")
 
 _COUNTED = re.compile(r"\bhow many\s+((?:[\w'’-]+\s+){0,4}?[\w'’-]+?)(?=\s+(?:did|do|does|were|was|are|is|have|has|had|will|would|can|could|in|of|at|for|on|to|about|with|from|by|that|who|which|[a-z]+ed)\b|\s*[?,]|$)", re.I)
 
-_NAME_Q = re.compile(r"\bnames?\s+of\b|\bwho\s+(?:is|was|are|were)\s+(?:called|named)\b", re.I)
+# Questions that ask who holds a post want a person's name: "the name of the Chief Executive",
+# "Who is the chief executive of Wrexham?", "Who has been appointed as director?".
+_NAME_Q = re.compile(
+    r"\bnames?\s+of\b|\bwho\s+(?:is|was|are|were)\s+(?:called|named|the|its|their|[A-Z][\w-]*(?:'s|’s))\b"
+    r"|\bwho\s+(?:has|have|had)\s+been\s+(?:appointed|named|made)\b",
+    re.I,
+)
 # Capitalised words of titles and bodies, which name a role, not who holds it.
 _TITLE_WORDS = frozenset(
     """chief executive officer director head manager member members cabinet council councillor borough

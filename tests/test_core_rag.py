@@ -101,7 +101,12 @@ def test_comparison_answer_covers_both_councils(ask):
 
 @pytest.mark.parametrize(
     "question",
-    ["What is the capital of France?", "How much did Cardiff Council spend on agency social workers in 2020?"],
+    [
+        "What is the capital of France?",
+        "How much did Cardiff Council spend on agency social workers in 2020?",
+        # The report speaks of the CEO many times but never names them: a "who is" question wants a name.
+        "Who is the chief executive of Wrexham?",
+    ],
 )
 def test_questions_the_reports_do_not_answer_are_declined(ask, question):
     ans = ask(question)
