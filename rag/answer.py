@@ -42,7 +42,7 @@ _COUNTED = re.compile(r"\bhow many\s+((?:[\w'’-]+\s+){0,4}?[\w'’-]+?)(?=\s+(
 # Questions that ask who holds a post want a person's name: "the name of the Chief Executive",
 # "Who is the chief executive of Wrexham?", "Who has been appointed as director?".
 _NAME_Q = re.compile(
-    r"\bnames?\s+of\b|\bwho\s+(?:is|was|are|were)\s+(?:called|named|the|its|their|[A-Z][\w-]*(?:'s|’s))\b"
+    r"\bnames?\s+of\b|\bwho\s+(?:is|was|are|were)\s+(?:called|named|the|its|their|(?-i:[A-Z])[\w-]*(?:'s|’s))\b"
     r"|\bwho\s+(?:has|have|had)\s+been\s+(?:appointed|named|made)\b",
     re.I,
 )
