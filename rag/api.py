@@ -152,7 +152,16 @@ def query(
             a = replace(a, notice=notice)
         return a
 
-    if use_llm:
+    from rag.outline import outline_answer
+
+    # A broad question ("What are Wrexham's strengths?") is answered from the report's own
+    # headings, by either backend: the list is the report's, there is nothing to generate.
+    outline = outline_answer(q, r, store, resolved_question=resolved)
+    if outline is not None:
+        ans = outline
+        if on_token:
+            on_token(ans.text)
+    elif use_llm:
         from dataclasses import replace as _replace
 
         from rag.llm import llm_answer

@@ -84,7 +84,7 @@ def test_an_answer_that_restates_the_question_goes_on_to_the_next_sentence(built
     assert len(quotes) >= 2 and quotes[1].startswith("The restructure of children's services to include early help")
 
 
-@pytest.mark.parametrize("module", ["rag.scope", "rag.answer", "index.meta", "index.text", "index.chunking"])
+@pytest.mark.parametrize("module", ["rag.scope", "rag.answer", "rag.outline", "index.meta", "index.text", "index.chunking"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module))
     assert (result.failed, result.attempted > 0) == (0, True)

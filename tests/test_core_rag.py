@@ -228,3 +228,40 @@ def test_a_council_filter_leaves_the_answer_unlabelled(ask):
     assert not ans.abstained
     assert not ans.text.startswith("Cardiff:")
     assert {c.source for c in ans.citations} == {CARDIFF}
+
+
+def test_a_broad_question_lists_the_findings_under_the_reports_own_heading(ask, built_index, settings):
+    from index import source_text
+
+    ans = ask("What are the strengths of Wrexham adult services?")
+    assert not ans.abstained and ans.score == 1.0
+    # Every finding the report files under an adult services "Strengths" heading, in report order.
+    assert [(c.source, c.section[0].split(":")[0], c.section[-1]) for c in ans.citations] == [
+        (WREXHAM, "Adult Social Services", "Strengths")
+    ] * 12
+    assert [c.start for c in ans.citations] == sorted(c.start for c in ans.citations)
+    for c in ans.citations:
+        assert source_text(c.source, built_index, settings)[c.start : c.end] == c.quote
+        assert f"- {' '.join(c.quote.split())} [{c.n}]" in ans.text.splitlines()
+    assert ans.notice == 'Listed from the reports\' own "Strengths" headings: the first sentence of each finding (12).'
+
+
+def test_a_long_outline_is_spread_over_every_area_and_says_what_it_left_out(ask):
+    ans = ask("What are Wrexham's strengths?")
+    assert len(ans.citations) == 16
+    areas = {(c.section[0].split(":")[0], c.section[1]) for c in ans.citations}
+    assert len(areas) == 8  # children's and adult services, four principles each
+    assert "(16 of 29: name a service or a principle" in ans.notice
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What must Wrexham improve about carers' assessments?",  # narrower than a section
+        "What must Cardiff improve?",  # the Cardiff report has no "What needs to improve" headings
+    ],
+)
+def test_questions_an_outline_does_not_answer_go_to_the_ordinary_answerer(ask, question):
+    ans = ask(question)
+    assert ans.notice == ""
+    assert not any(line.startswith("- ") for line in ans.text.splitlines())
