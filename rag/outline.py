@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from index.meta import short_name
 from index.store import IndexStore
+from index.types import Chunk
 from index.text import terms
 from rag.retrieval import Retrieval
 from rag.types import Answer, Citation, Passage
@@ -25,6 +26,7 @@ class _Kind:
     asks: re.Pattern  # the question asks for this kind of section
     heading: re.Pattern  # a report heading of this kind
     name: str  # how the notice names it
+    requirements: bool = False  # without such headings, list the report's "must"/"should" sentences
 
 
 KINDS = (
@@ -40,6 +42,7 @@ KINDS = (
         ),
         re.compile(r"^(what needs to improve|areas? for (?:improvement|development)|priorities for improvement)\b", re.I),
         "What needs to improve",
+        requirements=True,
     ),
 )
 
@@ -96,20 +99,58 @@ def _wanted(section: tuple[str, ...], text: str) -> bool:
     return not asked or any(p.search(where) for p in asked)
 
 
-def _spread(chunks: list, limit: int) -> list:
-    """At most ``limit`` chunks, taken in turn from each section so every area is represented,
+@dataclass(frozen=True)
+class _Item:
+    """One listed sentence: a finding's headline, or a requirement ("must", "should")."""
+
+    chunk: Chunk
+    row: int  # the sentence's row in the store
+    area: tuple[str, ...]  # the headings it is listed under
+
+
+# How CIW words what needs to improve in reports written as prose, without such headings.
+_REQUIREMENT = re.compile(r"\b(?:must|should)\b", re.I)
+_PREAMBLE = re.compile(r"^(?:title page|introduction|method(?:ology)?|contents|about this report)$", re.I)
+
+
+def _from_headings(store: IndexStore, report_id: str, kind: _Kind, text: str) -> list[_Item]:
+    return [
+        _Item(c, store.sent_rows[c.id][0], c.section[:-1])  # a finding's first sentence is its headline
+        for c in store.chunks
+        if c.report_id == report_id
+        and c.section
+        and kind.heading.match(c.section[-1])
+        and _wanted(c.section[:-1], text)
+        and store.sent_rows.get(c.id)
+    ]
+
+
+def _from_requirements(store: IndexStore, report_id: str, text: str) -> list[_Item]:
+    items = []
+    for c in store.chunks:
+        if c.report_id != report_id or (c.section and _PREAMBLE.match(c.section[0])) or not _wanted(c.section, text):
+            continue
+        for row in store.sent_rows.get(c.id, []):
+            sent = store.gen.sentences[row].text
+            if _REQUIREMENT.search(sent) and not sent.rstrip().endswith("?"):
+                items.append(_Item(c, row, c.section))
+    return items
+
+
+def _spread(items: list[_Item], limit: int) -> list[_Item]:
+    """At most ``limit`` items, taken in turn from each area so every area is represented,
     returned in report order."""
-    by_section: dict[tuple[str, ...], list] = {}
-    for c in chunks:
-        by_section.setdefault(c.section, []).append(c)
-    picked: list = []
-    queues = list(by_section.values())
+    by_area: dict[tuple[str, tuple[str, ...]], list[_Item]] = {}
+    for it in items:
+        by_area.setdefault((it.chunk.report_id, it.area), []).append(it)
+    picked: list[_Item] = []
+    queues = list(by_area.values())
     while len(picked) < limit and any(queues):
         for q in queues:
             if q and len(picked) < limit:
                 picked.append(q.pop(0))
-    order = {c.id: i for i, c in enumerate(chunks)}
-    return sorted(picked, key=lambda c: order[c.id])
+    order = {id(it): i for i, it in enumerate(items)}
+    return sorted(picked, key=lambda it: order[id(it)])
 
 
 def outline_answer(question: str, retrieval: Retrieval, store: IndexStore, *, resolved_question: str = "") -> Answer | None:
@@ -119,48 +160,58 @@ def outline_answer(question: str, retrieval: Retrieval, store: IndexStore, *, re
     kind = outline_kind(sc.text)
     if kind is None or sc.bridged:
         return None
-    groups: list[tuple[str, list]] = []
-    for gi, report_ids in enumerate(sc.groups):
-        chunks = [
-            c
-            for c in store.chunks
-            if c.report_id in report_ids
-            and c.section
-            and kind.heading.match(c.section[-1])
-            and _wanted(c.section[:-1], sc.text)
-            and store.sent_rows.get(c.id)
-        ]
-        if not chunks:
-            return None  # every council asked about must have the section, or none is listed
-        label = sc.labels[gi] if sc.comparison else ""
-        groups.append((label, chunks))
-    multi = len(groups) > 1 or len({store.reports[c.report_id].authority for _, cs in groups for c in cs}) > 1
-    total = sum(len(cs) for _, cs in groups)
+    groups: list[list[_Item]] = []
+    used_requirements = used_headings = False
+    for report_ids in sc.groups:
+        items: list[_Item] = []
+        for rid in report_ids:
+            found = _from_headings(store, rid, kind, sc.text)
+            if found:
+                used_headings = True
+            elif kind.requirements:
+                found = _from_requirements(store, rid, sc.text)
+                used_requirements = bool(found) or used_requirements
+            if not found:
+                return None  # every report asked about must answer in its own words, or none is listed
+            items.extend(found)
+        groups.append(items)
+    multi = len({store.reports[it.chunk.report_id].authority for g in groups for it in g}) > 1
+    total = sum(len(g) for g in groups)
     per_group = max(1, MAX_ITEMS // len(groups))
 
     citations: list[Citation] = []
-    passages: list[Passage] = []
+    passages: dict[str, Passage] = {}
     lines: list[str] = []
-    for label, chunks in groups:
-        current: tuple[str, tuple[str, ...]] | None = None
-        for c in _spread(chunks, per_group):
+    current: tuple[str, tuple[str, ...]] | None = None
+    for items in groups:
+        for it in _spread(items, per_group):
+            c = it.chunk
             meta = store.reports[c.report_id]
-            where = (short_name(meta.authority) if multi else "", c.section[:-1])
+            where = (short_name(meta.authority) if multi else "", it.area)
             if where != current:
                 current = where
                 # "Adult Social Services: Performance Evaluation Inspection" -> "Adult Social Services"
                 head = " › ".join(x.split(":")[0].strip() for x in (where[0], *where[1]) if x)
                 lines.append(f"{head}:" if head else "")
-            row = store.sent_rows[c.id][0]  # a finding's first sentence is its headline
-            sent = store.gen.sentences[row]
-            p = Passage(c.id, c.report_id, meta.title, meta.authority, c.section, c.text, c.start, c.end, 1.0, 1.0)
+            sent = store.gen.sentences[it.row]
+            p = passages.setdefault(c.id, Passage(c.id, c.report_id, meta.title, meta.authority, c.section, c.text, c.start, c.end, 1.0, 1.0))
             n = len(citations) + 1
             quote = store.source_text(c.report_id)[sent.start : sent.end]
             citations.append(Citation(n, c.report_id, meta.title, meta.authority, c.section, quote, sent.start, sent.end, p))
-            passages.append(p)
             lines.append(f"- {' '.join(sent.text.split())} [{n}]")
     shown = len(citations)
-    notice = f"Listed from the reports' own \"{kind.name}\" headings: the first sentence of each finding"
+    if used_headings and used_requirements:
+        notice = (
+            f'Listed from the reports\' own "{kind.name}" headings (the first sentence of each finding) and, '
+            'for a report without them, its "must" and "should" sentences'
+        )
+    elif used_headings:
+        notice = f'Listed from the reports\' own "{kind.name}" headings: the first sentence of each finding'
+    else:
+        notice = (
+            f'Listed from the report\'s "must" and "should" sentences, the way CIW words what needs to improve '
+            f'in a report without "{kind.name}" headings'
+        )
     notice += (
         f" ({shown} of {total}: name a service or a principle, such as adult services or well-being, for the rest)."
         if shown < total
@@ -171,7 +222,7 @@ def outline_answer(question: str, retrieval: Retrieval, store: IndexStore, *, re
         text="\n".join(line for line in lines if line),
         citations=tuple(citations),
         abstained=False,
-        passages=tuple(passages),
+        passages=tuple(passages.values()),
         resolved_question=resolved_question or question,
         notice=notice,
         score=1.0,

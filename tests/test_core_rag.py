@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -258,10 +259,32 @@ def test_a_long_outline_is_spread_over_every_area_and_says_what_it_left_out(ask)
     "question",
     [
         "What must Wrexham improve about carers' assessments?",  # narrower than a section
-        "What must Cardiff improve?",  # the Cardiff report has no "What needs to improve" headings
+        "What are Cardiff's strengths?",  # the Cardiff report is prose: no "Strengths" headings
+        "What must Cardiff adult services improve?",  # nor service-area headings to narrow a list by
     ],
 )
 def test_questions_an_outline_does_not_answer_go_to_the_ordinary_answerer(ask, question):
     ans = ask(question)
     assert ans.notice == ""
     assert not any(line.startswith("- ") for line in ans.text.splitlines())
+
+
+def test_a_report_without_improvement_headings_lists_its_must_and_should_sentences(ask, built_index, settings):
+    from index import source_text
+
+    ans = ask("What must Cardiff improve?")
+    assert ans.notice.startswith('Listed from the report\'s "must" and "should" sentences')
+    assert ans.citations and {c.source for c in ans.citations} == {CARDIFF}
+    for c in ans.citations:
+        assert re.search(r"\b(must|should)\b", c.quote), c.quote
+        assert source_text(CARDIFF, built_index, settings)[c.start : c.end] == c.quote
+    # Every "must"/"should" sentence outside the preamble is listed (12 in the Cardiff report).
+    assert ans.notice.endswith("(12).") and len(ans.citations) == 12
+
+
+def test_an_outline_over_two_councils_lists_each_in_its_own_words(ask):
+    ans = ask("What needs to improve in each council?")
+    heads = [line for line in ans.text.splitlines() if not line.startswith("- ")]
+    assert {h.split(" › ")[0] for h in heads} == {"Cardiff", "Wrexham"}
+    assert {c.source for c in ans.citations} == {CARDIFF, WREXHAM}
+    assert sum(c.source == CARDIFF for c in ans.citations) == sum(c.source == WREXHAM for c in ans.citations) == 8
