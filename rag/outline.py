@@ -3,9 +3,11 @@
 "What are the strengths of Wrexham adult services?" or "What must Wrexham improve?" ask for a
 whole section of a report, not one sentence: the report already answers them under its
 "Strengths" and "What needs to improve" headings. Such a question gets the headline sentence of
-every finding the report files there (for the service area asked about), each cited. Reports
-without those headings, and questions about anything narrower ("What must Wrexham improve about
-carers' assessments?"), go to the ordinary answerer.
+every finding the report files there (for the service area or principle asked about), each
+cited. A report written as prose answers "what needs to improve" with its "must" and "should"
+sentences, which is how CIW words its requirements. Questions about anything narrower ("What must
+Wrexham improve about carers' assessments?"), and strengths in a report without such headings, go
+to the ordinary answerer.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from dataclasses import dataclass
 
 from index.meta import short_name
 from index.store import IndexStore
-from index.types import Chunk
 from index.text import terms
+from index.types import Chunk
 from rag.retrieval import Retrieval
 from rag.types import Answer, Citation, Passage
 
