@@ -26,8 +26,8 @@ W_SENT, W_PASSAGE, W_TERMS = 0.45, 0.2, 0.35
 MAX_SENTENCES = 4
 MAX_CHARS = 700
 NEAR_BEST = 0.1  # other passages' sentences this close to the best one join the answer
-EXTEND = 0.2  # following sentences of the same passage join while this close to the best
-EXTEND_MAX = 2  # sentences from the best passage at most
+EXTEND = 0.4  # following sentences of the same passage join while this close to the best
+EXTEND_MAX = 3  # sentences from the best passage at most
 NEW_TERMS = 6  # an answer adding fewer new words than this to the question only restates it
 
 _COUNT_Q = re.compile(r"\b(how many|how much|what number|what percentage|how long|how often|what proportion|how big)\b", re.I)
