@@ -38,8 +38,11 @@ KINDS = (
         "Strengths",
     ),
     _Kind(
+        # "must improve", not "did improve" or "improvements made", which ask what got better.
         re.compile(
-            r"\b(improve|improvements?|areas? for (?:improvement|development)|recommendations?|priorities|weakness(?:es)?)\b",
+            r"\b(?:(?:must|should|needs?\s+to|has\s+to|have\s+to)\s+(?:[\w'’]+\s+){0,3}?improve"
+            r"|areas?\s+for\s+(?:improvement|development)|improvements?\s+(?:needed|required)"
+            r"|recommendations?|priorities|weakness(?:es)?)\b",
             re.I,
         ),
         re.compile(r"^(what needs to improve|areas? for (?:improvement|development)|priorities for improvement)\b", re.I),
@@ -55,7 +58,7 @@ _BROAD = frozenset(
         """strength strengths good practice going working done well positive positives improve improvements
         improvement area areas development recommendation recommendations priority priorities weakness weaknesses
         must need needs main key overall list find found findings report inspectors inspection
-        make made give given identify identified ciw
+        make give identify identified ciw
         children child childrens adult adults service services social care council local authority department
         people voice choice control wellbeing well being prevention partnership partnerships integration"""
     )
@@ -78,6 +81,8 @@ def outline_kind(text: str) -> _Kind | None:
     >>> outline_kind("What must improve in adult services?").name
     'What needs to improve'
     >>> outline_kind("What must improve about carers' assessments?") is None
+    True
+    >>> outline_kind("What improvements have been made?") is None  # what got better, not what must
     True
     """
     kinds = [k for k in KINDS if k.asks.search(text)]
