@@ -498,3 +498,11 @@ def test_ensure_index_builds_a_missing_index_once(tmp_path, embeddings):
     gen = (settings.index_dir / "CURRENT").read_text()
     ensure_index(settings)  # an existing index is left alone
     assert (settings.index_dir / "CURRENT").read_text() == gen
+
+
+@pytest.mark.parametrize("question", H.EXAMPLES)
+def test_every_example_offered_is_answered_by_the_bundled_reports(question, built_index, settings, embeddings):
+    from rag import query
+
+    ans = query(question, index_dir=built_index, settings=settings, embeddings=embeddings)
+    assert not ans.abstained and ans.citations, ans.text

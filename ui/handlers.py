@@ -35,6 +35,7 @@ EXAMPLES = (
     "How well are partnerships working in Cardiff according to CIW?",
     "How do the two councils compare on carers' assessments?",
     "How many case files were reviewed in the Cardiff inspection?",
+    "What are the strengths of Wrexham adult services?",
 )
 
 ANSWERERS = ("extractive", "llm")
