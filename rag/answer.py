@@ -157,11 +157,17 @@ def has_count(text: str, what: set[str]) -> bool:
     return bool(_NUMBER.search(text)) and what <= set(terms(text))
 
 
-def _extent(best: Scored, by_row: dict[int, Scored], store: IndexStore, q_terms: set[str]) -> list[int]:
+def _extent(
+    best: Scored, by_row: dict[int, Scored], store: IndexStore, q_terms: set[str], counted_terms: set[str] | None = None
+) -> list[int]:
     """The best sentence plus what completes it: the rest of a numbered finding (they are short
-    and their later sentences carry the detail), or a following sentence that scores nearly as well."""
+    and their later sentences carry the detail), or a following sentence that scores nearly as well.
+    ``counted_terms``: what a "how many" question counts; a best sentence that gives that count
+    is complete on its own."""
     rows = store.sent_rows[best.passage.chunk_id]
     i = rows.index(best.row)
+    if counted_terms is not None and has_count(store.gen.sentences[best.row].text, counted_terms):
+        return [best.row]
     if _NUMBERED.match(best.passage.text) and len(rows) <= 3:
         return list(rows)
     out = [best.row]
@@ -185,13 +191,13 @@ def _new_terms(rows: list[int], q_terms: set[str], store: IndexStore) -> set[str
     return {t for r in rows for t in terms(store.gen.sentences[r].text)} - q_terms
 
 
-def _pick(scored: list[Scored], store: IndexStore, limit: int, q_terms: set[str]) -> list[int]:
+def _pick(scored: list[Scored], store: IndexStore, limit: int, q_terms: set[str], counted_terms: set[str] | None = None) -> list[int]:
     """Sentence rows for the answer, best passage first, in reading order within a passage."""
     if not scored:
         return []
     by_row = {s.row: s for s in scored}
     best = scored[0]
-    chosen = _extent(best, by_row, store, q_terms)
+    chosen = _extent(best, by_row, store, q_terms, counted_terms)
     chars = sum(len(store.gen.sentences[r].text) for r in chosen)
     for s in scored[1:]:
         if len(chosen) >= limit or s.score < best.score - NEAR_BEST:
@@ -294,10 +300,12 @@ def extractive_answer(
     q_terms = set(terms(retrieval.scope.search_text)) | set(terms(focus))
     if not scored:
         return _abstain(question, retrieval, resolved, 0.0)
+    # A "how many" answer that states the count needs no context; other answers take their finding's detail.
+    how_many = counted(retrieval.scope.search_text) if _COUNT_Q.search(retrieval.scope.search_text) and not focus else None
     if retrieval.scope.comparison:
-        picks_by_group = [_pick([s for s in scored if s.group == gi], store, 2, q_terms) for gi in range(len(retrieval.groups))]
+        picks_by_group = [_pick([s for s in scored if s.group == gi], store, 2, q_terms, how_many) for gi in range(len(retrieval.groups))]
     else:
-        picks_by_group = [_pick(scored, store, MAX_SENTENCES, q_terms)]
+        picks_by_group = [_pick(scored, store, MAX_SENTENCES, q_terms, how_many)]
     evidence = evidence_score(store, retrieval.scope.search_text, focus, scored[0].score, [r for g in picks_by_group for r in g])
     if evidence < threshold:
         return _abstain(question, retrieval, resolved, evidence)

@@ -66,7 +66,9 @@ def test_fact_answer_quotes_the_report_with_a_verbatim_citation(ask, built_index
 
     ans = ask("How many case files were reviewed in Cardiff?")
     assert not ans.abstained
-    assert ans.text.startswith("In total we reviewed 50 case files and followed 14 of these with interviews")
+    # The sentence that gives the count is the whole answer: no neighbouring sentences as context.
+    assert ans.text == "In total we reviewed 50 case files and followed 14 of these with interviews with social workers and family members. [1]"
+    assert len(ans.citations) == 1
     c = ans.citations[0]
     assert (c.n, c.source, c.authority, c.section) == (1, CARDIFF, "Cardiff Council", ("Method",))
     assert source_text(CARDIFF, built_index, settings)[c.start : c.end] == c.quote
