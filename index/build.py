@@ -70,6 +70,12 @@ def _prepare(path: Path, settings: Settings) -> _Doc:
 
 
 def _from_generation(gen: Generation, rid: str) -> _Doc:
+    if gen.manifest.get("chunker") != CHUNKER_VERSION:
+        # Chunked by an older Arolwg: chunk the stored text again (it is the text every span
+        # points into), so no report is lost even if its file is no longer at hand.
+        text = gen.source_text(rid)
+        chunks, sentences = chunk_report(rid, clean_text(text))
+        return _Doc(gen.reports[rid], text, chunks, sentences)
     rows = [i for i, c in enumerate(gen.chunks) if c.report_id == rid]
     ids = {gen.chunks[i].id for i in rows}
     srows = [i for i, s in enumerate(gen.sentences) if s.chunk_id in ids]
@@ -250,6 +256,11 @@ def update_index(
         progress=progress,
         report=IndexReport(),
     )
+
+
+def is_outdated(index_dir: str | Path, settings: Settings | None = None) -> bool:
+    """The index was chunked by an older version of Arolwg (``update_index`` brings it up to date)."""
+    return open_store(Path(index_dir), settings or get_settings()).gen.manifest.get("chunker") != CHUNKER_VERSION
 
 
 def list_reports(index_dir: str | Path | None = None, settings: Settings | None = None) -> list[ReportInfo]:

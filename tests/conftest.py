@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
@@ -140,3 +141,11 @@ def llama_server(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def make_outdated(index_dir: Path) -> None:
+    """Mark the live generation as chunked by an older Arolwg, as an index from before an upgrade is."""
+    gen = index_dir / (index_dir / "CURRENT").read_text().strip()
+    manifest = json.loads((gen / "manifest.json").read_text())
+    manifest["chunker"] = "0"
+    (gen / "manifest.json").write_text(json.dumps(manifest))

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import CARDIFF, REPO, WREXHAM
+from conftest import CARDIFF, REPO, WREXHAM, make_outdated
 from rag.errors import EmptyQuestionError, QuestionTooLongError
 
 
@@ -290,3 +290,29 @@ def test_an_outline_over_two_councils_lists_each_in_its_own_words(ask):
     assert {h.split(" › ")[0] for h in heads} == {"Cardiff", "Wrexham"}
     assert {c.source for c in ans.citations} == {CARDIFF, WREXHAM}
     assert sum(c.source == CARDIFF for c in ans.citations) == sum(c.source == WREXHAM for c in ans.citations) == 8
+
+
+def test_the_default_index_chunked_by_an_older_arolwg_is_updated_on_first_use(tmp_path, monkeypatch, embeddings):
+    from index import build_index
+    from index.chunking import CHUNKER_VERSION
+    from rag import query
+    from rag.settings import get_settings
+
+    monkeypatch.setenv("AROLWG_INDEX_DIR", str(tmp_path / "auto"))
+    build_index(settings=get_settings(), embeddings=embeddings)
+    make_outdated(tmp_path / "auto")
+    ans = query("What type of inspection did CIW carry out in each council?", settings=get_settings(), embeddings=embeddings)
+    assert (tmp_path / "auto" / "CURRENT").read_text() == "gen-000002"
+    gen = json.loads((tmp_path / "auto" / "gen-000002" / "manifest.json").read_text())
+    assert (gen["chunker"], sorted(gen["reports"])) == (CHUNKER_VERSION, [CARDIFF, WREXHAM])
+    assert "Risk Based Inspection and Adults Services Performance Evaluation Inspection" in ans.text
+
+
+def test_an_index_named_explicitly_is_never_changed_behind_the_users_back(tmp_path, embeddings, settings):
+    from index import build_index
+    from rag import query
+
+    build_index(index_dir=tmp_path / "mine", settings=settings, embeddings=embeddings)
+    make_outdated(tmp_path / "mine")
+    query("How many case files were reviewed in Cardiff?", index_dir=tmp_path / "mine", settings=settings, embeddings=embeddings)
+    assert (tmp_path / "mine" / "CURRENT").read_text() == "gen-000001"

@@ -15,7 +15,7 @@ from rag.types import Answer, Citation, Passage
 from ui import handlers as H
 from ui import render
 
-from conftest import NEW_REPORT
+from conftest import NEW_REPORT, REPORTS, WREXHAM, make_outdated
 
 REPO = Path(__file__).resolve().parent.parent
 CARDIFF = "ciw-cardiff-2020-12.txt"
@@ -506,3 +506,39 @@ def test_every_example_offered_is_answered_by_the_bundled_reports(question, buil
 
     ans = query(question, index_dir=built_index, settings=settings, embeddings=embeddings)
     assert not ans.abstained and ans.citations, ans.text
+
+
+def test_ensure_index_brings_an_older_index_up_to_date_and_keeps_uploaded_reports(tmp_path, embeddings):
+    from index import build_index, list_reports, source_text, update_index
+    from index.chunking import CHUNKER_VERSION
+    from rag.settings import get_settings
+    from ui.app import ensure_index
+
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "ciw-powys-2021-03.txt").write_text(NEW_REPORT, encoding="utf-8")
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    shutil.copy(REPORTS / WREXHAM, uploads / WREXHAM)  # added through the Reports tab, not in the folder
+    settings = get_settings(reports_dir=reports, index_dir=tmp_path / "index")
+    build_index(settings=settings, embeddings=embeddings)
+    update_index(add=[uploads / WREXHAM], settings=settings, embeddings=embeddings)
+    shutil.rmtree(uploads)  # the uploaded file itself is gone; only the index holds it
+    make_outdated(settings.index_dir)
+    before = (settings.index_dir / "CURRENT").read_text()
+
+    ensure_index(settings)
+
+    assert (settings.index_dir / "CURRENT").read_text() != before
+    gen = settings.index_dir / (settings.index_dir / "CURRENT").read_text().strip()
+    assert json.loads((gen / "manifest.json").read_text())["chunker"] == CHUNKER_VERSION
+    assert [r.report_id for r in list_reports(settings.index_dir, settings=settings)] == ["ciw-powys-2021-03.txt", WREXHAM]
+    # Chunked afresh: the Wrexham title is one sentence now, its span still verbatim.
+    from rag.api import get_store
+
+    store = get_store(settings.index_dir, settings=settings, embeddings=embeddings)
+    title = next(s for s in store.gen.sentences if s.text.startswith("Report of Children's Services Risk"))
+    assert title.text == "Report of Children's Services Risk\nBased Inspection and\nAdults Services Performance\nEvaluation Inspection"
+    assert source_text(WREXHAM, settings.index_dir, settings)[title.start : title.end] == (
+        "Report of Children's Services Risk\nBased Inspection\nand\nAdults Services Performance\nEvaluation Inspection"
+    )

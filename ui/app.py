@@ -462,16 +462,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def ensure_index(settings) -> None:
-    """Build the index from ``settings.reports_dir`` when there is none yet, with a progress bar."""
+    """Build the index from ``settings.reports_dir`` when there is none yet, or bring one chunked
+    by an older Arolwg up to date (keeping every report in it), with a progress bar."""
+    from functools import partial
+
     from index import build_index, list_reports
+    from index.build import is_outdated, update_index
     from rag.errors import IndexMissingError
 
     try:
         list_reports(settings.index_dir, settings=settings)
-        return
+        if not is_outdated(settings.index_dir, settings):
+            return
+        log.warning("The index at %s was chunked by an older Arolwg: updating it", settings.index_dir)
+        build = partial(update_index, settings.index_dir, settings=settings)
     except IndexMissingError:
-        pass
-    log.warning("No index at %s yet: building it from %s", settings.index_dir, settings.reports_dir)
+        log.warning("No index at %s yet: building it from %s", settings.index_dir, settings.reports_dir)
+        build = partial(build_index, settings.reports_dir, settings.index_dir, settings=settings)
     from tqdm import tqdm
 
     bar = tqdm(total=0, unit="step", desc="Indexing reports", file=sys.stderr)
@@ -484,12 +491,12 @@ def ensure_index(settings) -> None:
         bar.refresh()
 
     try:
-        report = build_index(settings.reports_dir, settings.index_dir, settings=settings, progress=progress)
+        report = build(progress=progress)
     finally:
         bar.close()
     for name, why in report.failed:
         log.warning("%s was not indexed: %s", name, why)
-    log.warning("Indexed %d reports (%d passages) in %.1f s", len(report.added), report.n_chunks, report.seconds)
+    log.warning("Index ready: %d passages in %.1f s", report.n_chunks, report.seconds)
 
 
 def run(args: argparse.Namespace) -> int:
