@@ -18,6 +18,7 @@ from index.load import discover, load_file
 from index.meta import detect_meta
 from index.store import (
     Generation,
+    IndexStore,
     ReportInfo,
     check_index_dir,
     current_generation,
@@ -258,9 +259,9 @@ def update_index(
     )
 
 
-def is_outdated(index_dir: str | Path, settings: Settings | None = None) -> bool:
+def is_outdated(store: IndexStore) -> bool:
     """The index was chunked by an older version of Arolwg (``update_index`` brings it up to date)."""
-    return open_store(Path(index_dir), settings or get_settings()).gen.manifest.get("chunker") != CHUNKER_VERSION
+    return store.gen.manifest.get("chunker") != CHUNKER_VERSION
 
 
 def list_reports(index_dir: str | Path | None = None, settings: Settings | None = None) -> list[ReportInfo]:

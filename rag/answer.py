@@ -254,9 +254,18 @@ def evidence_score(store: IndexStore, question: str, focus: str, best: float, ro
     return best
 
 
+def cite(store: IndexStore, row: int, passage: Passage, n: int) -> tuple[Citation, str]:
+    """Citation ``n`` of sentence ``row`` (its quote verbatim from the source), and the sentence as
+    the answer shows it, ending in ``[n]``."""
+    sent = store.gen.sentences[row]
+    quote = store.source_text(passage.source)[sent.start : sent.end]
+    citation = Citation(n, passage.source, passage.title, passage.authority, passage.section, quote, sent.start, sent.end, passage)
+    return citation, f"{' '.join(sent.text.split())} [{n}]"  # a wrapped title reads as one line
+
+
 def _spans_councils(retrieval: Retrieval, store: IndexStore) -> bool:
     """The question was searched in reports of more than one council (none named, no council filter)."""
-    searched = {rid for g in retrieval.scope.groups for rid in g if rid in store.reports}
+    searched = {rid for g in retrieval.scope.groups for rid in g}
     return not retrieval.scope.labels[0] and len({store.reports[rid].authority for rid in searched}) > 1
 
 
@@ -321,24 +330,9 @@ def extractive_answer(
     for gi, rows in enumerate(picks_by_group):
         parts: list[str] = []
         for row in rows:
-            sent = store.gen.sentences[row]
-            passage = by_row[row].passage
-            src = store.source_text(passage.source)
-            n = len(citations) + 1
-            citations.append(
-                Citation(
-                    n=n,
-                    source=passage.source,
-                    title=passage.title,
-                    authority=passage.authority,
-                    section=passage.section,
-                    quote=src[sent.start : sent.end],
-                    start=sent.start,
-                    end=sent.end,
-                    passage=passage,
-                )
-            )
-            parts.append(f"{' '.join(sent.text.split())} [{n}]")  # a wrapped title reads as one line
+            citation, shown = cite(store, row, by_row[row].passage, len(citations) + 1)
+            citations.append(citation)
+            parts.append(shown)
         if not parts:
             continue
         lines.append((f"{labels[gi]}: " if labels[gi] else "") + " ".join(parts))

@@ -47,16 +47,18 @@ def get_store(index_dir: str | Path | None = None, *, settings: Settings | None 
 
         log.warning("no index at %s yet: building it from %s", index_dir, settings.reports_dir)
         build_index(settings.reports_dir, index_dir, settings=settings, embeddings=_embeddings(embeddings, settings))
-    elif not explicit:
+    # open_store refuses an index built with another embedding model.
+    store = open_store(index_dir, settings, embedding_model=getattr(_embeddings(embeddings, settings), "name", None))
+    if not explicit:
         from index.build import is_outdated, update_index
 
         # The default index follows Arolwg's own upgrades: chunking improvements reach it
         # without a manual re-index, and every report in it (uploads too) is kept.
-        if is_outdated(index_dir, settings):
+        if is_outdated(store):
             log.warning("the index at %s was chunked by an older Arolwg: updating it", index_dir)
             update_index(index_dir, settings=settings, embeddings=_embeddings(embeddings, settings))
-    # open_store refuses an index built with another embedding model.
-    return open_store(index_dir, settings, embedding_model=getattr(_embeddings(embeddings, settings), "name", None))
+            store = open_store(index_dir, settings, embedding_model=store.embedding_model)
+    return store
 
 
 def retrieve(

@@ -19,7 +19,8 @@ from index.meta import short_name
 from index.store import IndexStore
 from index.text import terms
 from index.types import Chunk
-from rag.retrieval import Retrieval
+from rag.answer import cite
+from rag.retrieval import Retrieval, to_passage
 from rag.types import Answer, Citation, Passage
 
 
@@ -193,19 +194,17 @@ def outline_answer(question: str, retrieval: Retrieval, store: IndexStore, *, re
     for items in groups:
         for it in _spread(items, per_group):
             c = it.chunk
-            meta = store.reports[c.report_id]
-            where = (short_name(meta.authority) if multi else "", it.area)
+            where = (short_name(store.reports[c.report_id].authority) if multi else "", it.area)
             if where != current:
                 current = where
                 # "Adult Social Services: Performance Evaluation Inspection" -> "Adult Social Services"
                 head = " › ".join(x.split(":")[0].strip() for x in (where[0], *where[1]) if x)
                 lines.append(f"{head}:" if head else "")
-            sent = store.gen.sentences[it.row]
-            p = passages.setdefault(c.id, Passage(c.id, c.report_id, meta.title, meta.authority, c.section, c.text, c.start, c.end, 1.0, 1.0))
-            n = len(citations) + 1
-            quote = store.source_text(c.report_id)[sent.start : sent.end]
-            citations.append(Citation(n, c.report_id, meta.title, meta.authority, c.section, quote, sent.start, sent.end, p))
-            lines.append(f"- {' '.join(sent.text.split())} [{n}]")
+            if c.id not in passages:
+                passages[c.id] = to_passage(store, store.chunk_pos[c.id], score=1.0, similarity=1.0)
+            citation, shown = cite(store, it.row, passages[c.id], len(citations) + 1)
+            citations.append(citation)
+            lines.append(f"- {shown}")
     shown = len(citations)
     if used_headings and used_requirements:
         notice = (

@@ -58,25 +58,25 @@ def search(
     if mode in ("hybrid", "bm25"):
         rankings.append(store.keyword_search(terms(text), candidates, report_ids))
     fused = _fuse(rankings)[:k]
-    out: list[Passage] = []
-    for pos, score in fused:
-        c = store.chunks[pos]
-        meta = store.reports[c.report_id]
-        out.append(
-            Passage(
-                chunk_id=c.id,
-                source=c.report_id,
-                title=meta.title,
-                authority=meta.authority,
-                section=c.section,
-                text=c.text,
-                start=c.start,
-                end=c.end,
-                score=round(score, 6),
-                similarity=round(float(store.gen.chunk_vecs[pos] @ qvec), 6),
-            )
-        )
-    return out
+    return [to_passage(store, pos, score=round(score, 6), similarity=round(float(store.gen.chunk_vecs[pos] @ qvec), 6)) for pos, score in fused]
+
+
+def to_passage(store: IndexStore, pos: int, *, score: float, similarity: float) -> Passage:
+    """The chunk at ``pos`` of the store as a Passage, with its report's title and authority."""
+    c = store.chunks[pos]
+    meta = store.reports[c.report_id]
+    return Passage(
+        chunk_id=c.id,
+        source=c.report_id,
+        title=meta.title,
+        authority=meta.authority,
+        section=c.section,
+        text=c.text,
+        start=c.start,
+        end=c.end,
+        score=score,
+        similarity=similarity,
+    )
 
 
 def retrieve_scoped(

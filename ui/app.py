@@ -466,13 +466,13 @@ def ensure_index(settings) -> None:
     by an older Arolwg up to date (keeping every report in it), with a progress bar."""
     from functools import partial
 
-    from index import build_index, list_reports
+    from index import build_index
     from index.build import is_outdated, update_index
+    from index.store import open_store
     from rag.errors import IndexMissingError
 
     try:
-        list_reports(settings.index_dir, settings=settings)
-        if not is_outdated(settings.index_dir, settings):
+        if not is_outdated(open_store(settings.index_dir, settings)):
             return
         log.warning("The index at %s was chunked by an older Arolwg: updating it", settings.index_dir)
         build = partial(update_index, settings.index_dir, settings=settings)
