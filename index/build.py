@@ -28,8 +28,8 @@ from index.store import (
     write_lock,
 )
 from index.types import Chunk, ReportMeta
-from rag.errors import ArolwgError, IndexMissingError, NoReportsError, ReportsDirError
-from rag.settings import Settings, get_settings
+from index.errors import ArolwgError, IndexMissingError, NoReportsError, ReportsDirError
+from index.settings import IndexSettings as Settings, get_index_settings as get_settings
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
 
-from rag.errors import ModelLoadError
-from rag.settings import Settings, get_settings
+from index.errors import ModelLoadError
+from index.settings import IndexSettings as Settings, get_index_settings as get_settings
 
 log = logging.getLogger(__name__)
 

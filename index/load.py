@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.errors import CorruptFileError, UnsupportedFileError
+from index.errors import CorruptFileError, UnsupportedFileError
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def load_file(path: Path, *, max_bytes: int | None = None) -> LoadedFile:
 
     Raises UnsupportedFileError or CorruptFileError with a plain sentence.
 
-    >>> from rag.settings import BUNDLED_REPORTS_DIR
+    >>> from index.settings import BUNDLED_REPORTS_DIR
     >>> load_file(BUNDLED_REPORTS_DIR / "ciw-cardiff-2020-12.txt").report_id
     'ciw-cardiff-2020-12.txt'
     """

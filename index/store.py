@@ -30,8 +30,8 @@ import numpy as np
 from index.chunking import Sentence
 from index.text import stems
 from index.types import Chunk, ReportMeta
-from rag.errors import ChromaServerError, ForeignIndexError, IncompatibleIndexError, IndexMissingError
-from rag.settings import Settings
+from index.errors import ChromaServerError, ForeignIndexError, IncompatibleIndexError, IndexMissingError
+from index.settings import IndexSettings as Settings
 
 log = logging.getLogger(__name__)
 

