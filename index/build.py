@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -13,23 +16,40 @@ import numpy as np
 from index.chunking import CHUNKER_VERSION, Sentence, chunk_report
 from index.clean import clean_text
 from index.embeddings import SentenceTransformerEmbeddings, get_embeddings
-from index.vocab import embed_vocabulary, vocabulary
+from index.errors import ArolwgError, CorruptFileError, ForeignIndexError, IndexMissingError, NoReportsError, ReportsDirError
 from index.load import discover, load_file
 from index.meta import detect_meta
+from index.settings import IndexSettings, get_index_settings
 from index.store import (
-    Generation,
+    FORMAT,
+    FORMAT_VERSION,
     IndexStore,
     ReportInfo,
+    Segment,
     check_index_dir,
+    chroma_client,
+    chroma_delete,
+    chroma_sync,
+    collection_name,
     current_generation,
+    drop_old,
     gen_dir,
+    new_index_id,
     open_store,
+    rank_bm25_idf,
+    read_manifest,
+    read_segment,
+    segment_key,
+    segment_sound,
+    segment_text,
+    segments_dir,
     write_generation,
     write_lock,
+    write_segment,
 )
+from index.text import stems, terms
 from index.types import Chunk, ReportMeta
-from index.errors import ArolwgError, IndexMissingError, NoReportsError, ReportsDirError
-from index.settings import IndexSettings as Settings, get_index_settings as get_settings
+from index.vocab import embed_vocabulary, vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -52,52 +72,167 @@ class IndexReport:
         return bool(self.added or self.removed)
 
 
-@dataclass
-class _Doc:
-    meta: ReportMeta
-    text: str
-    chunks: list[Chunk]
-    sentences: list[Sentence]
-    chunk_vecs: np.ndarray | None = None
-    sent_vecs: np.ndarray | None = None
-
-
-def _prepare(path: Path, settings: Settings) -> _Doc:
-    loaded = load_file(path, max_bytes=int(settings.max_file_mb * 1e6))
-    mapped = clean_text(loaded.source_text)
-    meta = detect_meta(loaded.report_id, loaded.source_text, mapped.text)
-    chunks, sentences = chunk_report(loaded.report_id, mapped)
-    return _Doc(meta, loaded.source_text, chunks, sentences)
-
-
-def _from_generation(gen: Generation, rid: str) -> _Doc:
-    if gen.manifest.get("chunker") != CHUNKER_VERSION:
-        # Chunked by an older Arolwg: chunk the stored text again (it is the text every span
-        # points into), so no report is lost even if its file is no longer at hand.
-        text = gen.source_text(rid)
-        chunks, sentences = chunk_report(rid, clean_text(text))
-        return _Doc(gen.reports[rid], text, chunks, sentences)
-    rows = [i for i, c in enumerate(gen.chunks) if c.report_id == rid]
-    ids = {gen.chunks[i].id for i in rows}
-    srows = [i for i, s in enumerate(gen.sentences) if s.chunk_id in ids]
-    return _Doc(
-        gen.reports[rid],
-        gen.source_text(rid),
-        [gen.chunks[i] for i in rows],
-        [gen.sentences[i] for i in srows],
-        gen.chunk_vecs[rows],
-        gen.sent_vecs[srows],
-    )
-
-
 def embed_text(chunk: Chunk) -> str:
     """What is embedded for a chunk: its place in the report, then its words."""
     return " > ".join(chunk.section) + "\n" + chunk.text
 
 
+def _sentence_spans(chunk: Chunk, sentences: list[Sentence]) -> list[tuple[int, int]]:
+    """Where each sentence stands in the chunk's embedded text (an empty span if it cannot be
+    found there, which makes it be encoded on its own)."""
+    offset = len(embed_text(chunk)) - len(chunk.text)
+    spans, cursor = [], 0
+    for s in sentences:
+        at = chunk.text.find(s.text, cursor)
+        if at < 0:
+            spans.append((0, 0))
+            continue
+        spans.append((offset + at, offset + at + len(s.text)))
+        cursor = at + len(s.text)
+    return spans
+
+
+def _lower_stems(chunks: list[Chunk]) -> list[str]:
+    found = {w for c in chunks for w in re.findall(r"(?<![A-Za-z])[a-z]+(?![A-Za-z])", c.text)}
+    return sorted(set(stems(sorted(found))))
+
+
+def _chunked(key: str, meta: ReportMeta, text: str) -> Segment:
+    """A report's segment before embedding: cleaned, chunked, tokenised."""
+    chunks, sentences = chunk_report(meta.report_id, clean_text(text))
+    by_chunk: dict[str, list[Sentence]] = {}
+    for s in sentences:
+        by_chunk.setdefault(s.chunk_id, []).append(s)
+    ordered = [s for c in chunks for s in by_chunk.get(c.id, [])]  # each chunk's sentences contiguous
+    return Segment(
+        key=key,
+        meta=meta,
+        text=text,
+        chunks=chunks,
+        sentences=ordered,
+        chunk_vecs=np.zeros((0, 0), "float32"),
+        sent_vecs=np.zeros((0, 0), "float32"),
+        # Headings are part of what a chunk is about ("What needs to improve", "Prevention").
+        terms=[terms(" ".join(c.section[-2:]) + " " + c.text) for c in chunks],
+        vocab=vocabulary(c.text for c in chunks),
+        common=_lower_stems(chunks),
+    )
+
+
+def _embed(segs: list[Segment], emb, progress: Callable[[int, int, str], None] | None) -> None:
+    """Embed the chunks of ``segs`` and their sentences: one transformer pass per chunk when the
+    model allows it (sentence vectors pooled from the chunk's tokens), else both encoded."""
+    items = [(seg, i) for seg in segs for i in range(len(seg.chunks))]
+    late = hasattr(emb, "encode_with_spans")
+    total, done, t0 = len(items), 0, time.perf_counter()
+    dims: dict[str, list[np.ndarray]] = {seg.key: [] for seg in segs}
+    svecs: dict[str, list[np.ndarray]] = {seg.key: [] for seg in segs}
+    per_chunk = {seg.key: _group_sentences(seg) for seg in segs}
+    step = 256  # chunks per progress update
+    for b in range(0, total, step):
+        part = items[b : b + step]
+        texts = [embed_text(seg.chunks[i]) for seg, i in part]
+        sents = [per_chunk[seg.key][i] for seg, i in part]
+        if late:
+            cv, sv = emb.encode_with_spans(texts, [_sentence_spans(seg.chunks[i], ss) for (seg, i), ss in zip(part, sents)])
+        else:
+            cv = emb.encode(texts)
+            flat = emb.encode([s.text for ss in sents for s in ss])
+            sv, at = [], 0
+            for ss in sents:
+                sv.append(flat[at : at + len(ss)])
+                at += len(ss)
+        for (seg, _), c, s in zip(part, cv, sv):
+            dims[seg.key].append(np.asarray(c, "float32")[None, :])
+            svecs[seg.key].append(np.asarray(s, "float32").reshape(-1, len(c)))
+        done += len(part)
+        if progress:
+            rate = done / max(time.perf_counter() - t0, 1e-6)
+            progress(done, total, f"embedding passages ({rate:.0f}/s)")
+    for seg in segs:
+        dim = emb_dim(dims[seg.key])
+        seg.chunk_vecs = np.concatenate(dims[seg.key]) if dims[seg.key] else np.zeros((0, dim), "float32")
+        seg.sent_vecs = np.concatenate(svecs[seg.key]) if svecs[seg.key] else np.zeros((0, dim), "float32")
+
+
+def emb_dim(vecs: list[np.ndarray]) -> int:
+    return vecs[0].shape[1] if vecs else 384
+
+
+def _group_sentences(seg: Segment) -> list[list[Sentence]]:
+    by_chunk: dict[str, list[Sentence]] = {}
+    for s in seg.sentences:
+        by_chunk.setdefault(s.chunk_id, []).append(s)
+    return [by_chunk.get(c.id, []) for c in seg.chunks]
+
+
+def _chroma_entry(seg_meta: ReportMeta, c: Chunk) -> dict:
+    return {
+        "report_id": c.report_id,
+        "authority": seg_meta.authority,
+        "section": " > ".join(c.section),
+        "start": c.start,
+        "end": c.end,
+    }
+
+
+@dataclass
+class _Old:
+    """What the live index holds, whatever format an earlier Arolwg wrote it in."""
+
+    generation: int | None
+    index_id: str
+    model: str | None
+    reports: dict[str, ReportMeta]
+    segments: dict[str, str]  # report id -> segment key (format 2)
+    text: Callable[[str], str]  # report id -> its stored source text
+    legacy: list[str]  # Chroma collections of format 1, dropped once the upgrade is committed
+    current: bool = True  # written in this Arolwg's format and chunking
+
+
+def _read_old(index_dir: Path, settings: IndexSettings) -> _Old:
+    gen = current_generation(index_dir)
+    if gen is None:
+        return _Old(None, new_index_id(), None, {}, {}, lambda rid: "", [])
+    path = gen_dir(index_dir, gen)
+    if not path.is_dir():
+        log.warning("the live generation %s is missing: rebuilding from the segments on disk", path.name)
+        return _orphans(index_dir, gen)
+    manifest = read_manifest(path)
+    reports = {
+        rid: ReportMeta(**{k: v for k, v in r.items() if k in ReportMeta.__dataclass_fields__})
+        for rid, r in manifest["reports"].items()
+    }
+    if manifest.get("version", 1) == 1:
+        # Format 1 kept every report's text in texts/<sha256>.txt: enough to rebuild it all.
+        def text_v1(rid: str) -> str:
+            return (path / "texts" / f"{reports[rid].sha256}.txt").read_bytes().decode("utf-8")
+
+        legacy = [f"{settings.collection}-g{g}" for g in range(1, gen + 1)]
+        return _Old(gen, new_index_id(), None, reports, {}, text_v1, legacy, current=False)
+    segs = {rid: r["segment"] for rid, r in manifest["reports"].items()}
+    return _Old(gen, manifest["index_id"], manifest.get("embedding_model"), reports, segs,
+                lambda rid: segment_text(index_dir, segs[rid]), [], current=manifest.get("chunker") == CHUNKER_VERSION)
+
+
+def _orphans(index_dir: Path, gen: int) -> _Old:
+    """The reports whose segments survive when the generation listing them is lost."""
+    reports: dict[str, ReportMeta] = {}
+    segs: dict[str, str] = {}
+    for p in sorted(segments_dir(index_dir).glob("*")):
+        try:
+            meta = ReportMeta(**json.loads((p / "meta.json").read_text()))
+            (p / "source.txt").stat()
+        except (OSError, ValueError, TypeError):
+            continue
+        reports[meta.report_id], segs[meta.report_id] = meta, p.name
+    index_id = new_index_id()
+    return _Old(gen, index_id, None, reports, segs, lambda rid: segment_text(index_dir, segs[rid]), [], current=False)
+
+
 def _sync(
     index_dir: Path,
-    settings: Settings,
+    settings: IndexSettings,
     embeddings: SentenceTransformerEmbeddings | None,
     *,
     files: Iterable[Path],
@@ -112,103 +247,158 @@ def _sync(
     emb = embeddings or get_embeddings(settings)
     model = emb.name if hasattr(emb, "name") else type(emb).__name__
     files = list(files)
-    step = 0
-    total = len(files) + 3
+    remove = set(remove)
 
-    def tick(msg: str) -> None:
-        nonlocal step
-        step += 1
+    def tell(done: int, total: int, msg: str) -> None:
         if progress:
-            progress(min(step, total), total, msg)
+            progress(done, total, msg)
 
     with write_lock(index_dir):
-        old_gen_no = current_generation(index_dir)
-        old = Generation(gen_dir(index_dir, old_gen_no)) if old_gen_no is not None else None
-        reusable = old is not None and old.manifest.get("embedding_model") == model and old.manifest.get("chunker") == CHUNKER_VERSION
-        docs: dict[str, _Doc] = {}
-        if old is not None and keep_others:
-            for rid in old.reports:
-                if rid not in set(remove):
-                    docs[rid] = _from_generation(old, rid)
-        for path in files:
-            tick(f"reading {path.name}")
+        old = _read_old(index_dir, settings)
+        want: dict[str, ReportMeta] = {}  # report id -> metadata, for the new generation
+        texts: dict[str, str] = {}  # report id -> source text, for reports read from files now
+        if keep_others:
+            want.update({rid: m for rid, m in old.reports.items() if rid not in remove})
+        for n, path in enumerate(files):
+            tell(n, len(files), f"reading {path.name}")
             try:
-                doc = _prepare(path, settings)
+                loaded = load_file(path, max_bytes=int(settings.max_file_mb * 1e6))
+                meta = detect_meta(loaded.report_id, loaded.source_text, clean_text(loaded.source_text).text)
             except ArolwgError as exc:
                 report.failed.append((path.name, str(exc)))
                 log.warning("%s", exc)
-                if old is not None and path.name in old.reports:
-                    docs[path.name] = _from_generation(old, path.name)  # keep the version we had
+                if path.name in old.reports:
+                    want[path.name] = old.reports[path.name]  # keep the version we had
                 continue
-            rid = doc.meta.report_id
-            if reusable and rid in old.reports and old.reports[rid].sha256 == doc.meta.sha256:
-                docs[rid] = _from_generation(old, rid)
-                report.skipped.append(rid)
-            else:
-                docs[rid] = doc
-                report.added.append(rid)
-        if old is not None:
-            report.removed = sorted(set(old.reports) - set(docs))
-        if not docs and not report.removed:
+            except Exception as exc:  # noqa: BLE001 - one bad file costs only itself
+                log.debug("reading %s failed", path, exc_info=True)
+                err = CorruptFileError(path.name, f"it could not be read: {type(exc).__name__}")
+                report.failed.append((path.name, str(err)))
+                if path.name in old.reports:
+                    want[path.name] = old.reports[path.name]
+                continue
+            rid = meta.report_id
+            unchanged = rid in old.reports and old.reports[rid].sha256 == meta.sha256
+            (report.skipped if unchanged else report.added).append(rid)
+            want[rid] = meta
+            texts[rid] = loaded.source_text
+        report.removed = sorted(set(old.reports) - set(want))
+        if not want and not report.removed:
             raise NoReportsError(", ".join(p.name for p in files) or index_dir)
-        if old is not None and not report.changed and reusable:
-            report.skipped = sorted(set(report.skipped) | set(docs))
-            report.n_chunks = sum(len(d.chunks) for d in docs.values())
-            report.seconds = time.perf_counter() - t0
-            if progress:
-                progress(total, total, "index is up to date")
-            return report
 
-        todo = [d for d in docs.values() if d.chunk_vecs is None or not reusable]
-        n_texts = sum(len(d.chunks) + len(d.sentences) for d in todo)
-        done = 0
-        for d in todo:
-            vecs = []
-            texts = [embed_text(c) for c in d.chunks] + [s.text for s in d.sentences]
-            for i in range(0, len(texts), 64):
-                vecs.append(emb.encode(texts[i : i + 64]))
-                done += len(texts[i : i + 64])
-                if progress:
-                    # Count embedded texts too, so the bar moves through the long part.
-                    progress(step + done, total + n_texts, f"embedding {done}/{n_texts} passages and sentences")
-            allv = np.concatenate(vecs) if vecs else np.zeros((0, 384), "float32")
-            d.chunk_vecs, d.sent_vecs = allv[: len(d.chunks)], allv[len(d.chunks) :]
-        step += n_texts
-        total += n_texts
-        ordered = [docs[k] for k in sorted(docs)]
-        tick("embedding the reports' vocabulary")
-        vocab = vocabulary(c.text for d in ordered for c in d.chunks)
-        previous = dict(zip(old.vocab, old.vocab_vecs)) if old is not None and old.manifest.get("embedding_model") == model else {}
+        # Reuse every sound segment; chunk and embed the rest (new or changed reports, and
+        # reports whose segment is missing, damaged, or made by another chunker or model).
+        keys = {rid: segment_key(rid, m.sha256, CHUNKER_VERSION, model) for rid, m in want.items()}
+        todo: list[Segment] = []
+        for rid, key in keys.items():
+            if (segments_dir(index_dir) / key / "done").is_file() and (rid not in texts or rid in old.reports) and segment_sound(index_dir, key):
+                continue
+            text = texts[rid] if rid in texts else old.text(rid)
+            todo.append(_chunked(key, want[rid], text))
+        if todo:
+            _embed(todo, emb, tell)
+            for seg in todo:
+                write_segment(index_dir, seg)
+        # What the new generation is made of, read back from the segments (vectors not needed).
+        parts = [read_segment(index_dir, keys[rid], vectors=False, extras=True) for rid in sorted(want)]
+        chunks = [c for seg in parts for c in seg.chunks]
+        meta_of = {seg.meta.report_id: seg.meta for seg in parts}
+
+        tell(0, 1, "updating the vector store")
+        client = chroma_client(index_dir, settings)
+        col = client.get_or_create_collection(collection_name(settings, old.index_id, model), metadata={"hnsw:space": "cosine"})
+        where = {c.id: (seg.key, n) for seg in parts for n, c in enumerate(seg.chunks)}
+        added, extra = chroma_sync(col, [c.id for c in chunks], fetch=lambda ids: _fetch(index_dir, parts, where, meta_of, ids))
+        if not todo and not report.removed and not report.added and old.generation is not None and old.model == model and not added and not extra and old.current:
+            report.n_chunks = len(chunks)
+            report.seconds = time.perf_counter() - t0
+            tell(1, 1, "index is up to date")
+            return report
+        if added and not todo:
+            log.warning("the vector store lacked %d passages: restored them from the index's segments", added)
+
+        tell(0, 1, "writing the keyword index")
+        all_terms = [t for seg in parts for t in seg.terms]
+        df: dict[str, int] = {}
+        for t in all_terms:
+            for term in set(t):
+                df[term] = df.get(term, 0) + 1
+        vocab = sorted({w for seg in parts for w in seg.vocab})
+        previous = _old_vocab(index_dir, old, model)
         vocab_vecs = embed_vocabulary(vocab, emb.encode, previous)
-        tick("writing the index")
-        dim = next((d.chunk_vecs.shape[1] for d in ordered if d.chunk_vecs is not None and d.chunk_vecs.size), 384)
+        manifest = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "generation": (old.generation or 0) + 1,
+            "index_id": old.index_id,
+            "embedding_model": model,
+            "chunker": CHUNKER_VERSION,
+            "reports": {
+                rid: {**asdict(meta_of[rid]), "segment": keys[rid], "n_chunks": len(seg.chunks)}
+                for rid, seg in zip(sorted(want), parts)
+            },
+        }
         write_generation(
             index_dir,
-            (old_gen_no or 0) + 1,
-            reports={d.meta.report_id: d.meta for d in ordered},
-            texts={d.meta.report_id: d.text for d in ordered},
-            chunks=[c for d in ordered for c in d.chunks],
-            sentences=[s for d in ordered for s in d.sentences],
-            chunk_vecs=np.concatenate([d.chunk_vecs for d in ordered]) if ordered else np.zeros((0, dim), "float32"),
-            sent_vecs=np.concatenate([d.sent_vecs for d in ordered]) if ordered else np.zeros((0, dim), "float32"),
-            embedding_model=model,
-            chunker=CHUNKER_VERSION,
-            settings=settings,
+            manifest["generation"],
+            manifest=manifest,
+            terms=all_terms,
+            idf=rank_bm25_idf(df, len(all_terms)),
+            common=sorted({w for seg in parts for w in seg.common}),
             vocab=vocab,
             vocab_vecs=vocab_vecs,
         )
-        tick("done")
-    report.n_chunks = sum(len(d.chunks) for d in docs.values())
+        # Committed: what only the old generation used can go.
+        chroma_delete(col, extra)
+        for name in old.legacy:
+            with contextlib.suppress(Exception):
+                client.delete_collection(name)
+        if old.model not in (None, model) and old.generation is not None:
+            with contextlib.suppress(Exception):
+                client.delete_collection(collection_name(settings, old.index_id, old.model))
+        drop_old(index_dir, manifest["generation"])
+        tell(1, 1, "done")
+    report.n_chunks = len(chunks)
     report.seconds = time.perf_counter() - t0
-    log.info("indexed %d reports (%d chunks) in %.1fs", len(docs), report.n_chunks, report.seconds)
+    log.info("indexed %d reports (%d chunks) in %.1fs", len(want), report.n_chunks, report.seconds)
     return report
+
+
+def _fetch(index_dir: Path, parts: list[Segment], where: dict, meta_of: dict, ids: list[str]):
+    """Vectors, documents and metadata of the chunks ``ids``, read from their segments."""
+    by_seg: dict[str, list[tuple[str, int]]] = {}
+    for i in ids:
+        key, n = where[i]
+        by_seg.setdefault(key, []).append((i, n))
+    seg_of = {seg.key: seg for seg in parts}
+    out: dict[str, tuple] = {}
+    for key, items in by_seg.items():
+        vecs = np.load(segments_dir(index_dir) / key / "chunk_vecs.npy")
+        seg = seg_of[key]
+        for i, n in items:
+            c = seg.chunks[n]
+            out[i] = (vecs[n], c.text, _chroma_entry(meta_of[c.report_id], c))
+    return [out[i] for i in ids]
+
+
+def _old_vocab(index_dir: Path, old: _Old, model: str) -> dict[str, np.ndarray]:
+    """The vocabulary vectors the live generation already holds, if made by the same model."""
+    if old.generation is None or old.model != model:
+        return {}
+    path = gen_dir(index_dir, old.generation)
+    try:
+        vocab = json.loads((path / "lexicon.json").read_text())["vocab"]
+        vecs = np.load(path / "vocab_vecs.npy")
+    except (OSError, ValueError, KeyError):
+        return {}
+    return dict(zip(vocab, vecs)) if len(vocab) == len(vecs) else {}
 
 
 def build_index(
     reports_dir: str | Path | None = None,
     index_dir: str | Path | None = None,
     *,
-    settings: Settings | None = None,
+    settings: IndexSettings | None = None,
     embeddings: SentenceTransformerEmbeddings | None = None,
     progress: Progress | None = None,
 ) -> IndexReport:
@@ -222,7 +412,7 @@ def build_index(
     >>> sorted(r.added)
     ['ciw-cardiff-2020-12.txt', 'ciw-wrexham-2020-10.txt']
     """
-    settings = settings or get_settings()
+    settings = settings or get_index_settings()
     reports_dir = Path(reports_dir or settings.reports_dir)
     index_dir = Path(index_dir or settings.index_dir)
     if not reports_dir.is_dir():
@@ -239,12 +429,12 @@ def update_index(
     *,
     add: Iterable[str | Path] = (),
     remove: Iterable[str] = (),
-    settings: Settings | None = None,
+    settings: IndexSettings | None = None,
     embeddings: SentenceTransformerEmbeddings | None = None,
     progress: Progress | None = None,
 ) -> IndexReport:
     """Add report files to an index, or remove reports by id, keeping the rest."""
-    settings = settings or get_settings()
+    settings = settings or get_index_settings()
     index_dir = Path(index_dir or settings.index_dir)
     remove = list(remove)
     return _sync(
@@ -264,15 +454,28 @@ def is_outdated(store: IndexStore) -> bool:
     return store.gen.manifest.get("chunker") != CHUNKER_VERSION
 
 
-def list_reports(index_dir: str | Path | None = None, settings: Settings | None = None) -> list[ReportInfo]:
+def needs_upgrade(index_dir: str | Path) -> bool:
+    """The index was written by an older Arolwg, in a format or chunking this one must redo."""
+    index_dir = Path(index_dir)
+    gen = current_generation(index_dir)
+    if gen is None:
+        return False
+    try:
+        m = read_manifest(gen_dir(index_dir, gen))
+    except ForeignIndexError:
+        return False
+    return m.get("version", 1) != FORMAT_VERSION or m.get("chunker") != CHUNKER_VERSION
+
+
+def list_reports(index_dir: str | Path | None = None, settings: IndexSettings | None = None) -> list[ReportInfo]:
     """The reports in an index, with their metadata and chunk counts."""
-    settings = settings or get_settings()
+    settings = settings or get_index_settings()
     return open_store(Path(index_dir or settings.index_dir), settings).gen.report_infos()
 
 
-def source_text(report_id: str, index_dir: str | Path | None = None, settings: Settings | None = None) -> str:
+def source_text(report_id: str, index_dir: str | Path | None = None, settings: IndexSettings | None = None) -> str:
     """The text that an indexed report's spans point into."""
-    settings = settings or get_settings()
+    settings = settings or get_index_settings()
     store = open_store(Path(index_dir or settings.index_dir), settings)
     if report_id not in store.reports:
         raise IndexMissingError(f"{index_dir or settings.index_dir} (report {report_id})")

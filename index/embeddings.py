@@ -8,6 +8,7 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from index.errors import ModelLoadError
@@ -72,8 +73,6 @@ class SentenceTransformerEmbeddings(Embeddings):
 
     def encode(self, texts: list[str], show_progress: bool = False):
         """Vectors as a float32 numpy array of shape (len(texts), dim)."""
-        import numpy as np
-
         if not texts:
             return np.zeros((0, self.dim), dtype="float32")
         return self.model.encode(
@@ -86,7 +85,64 @@ class SentenceTransformerEmbeddings(Embeddings):
 
     @property
     def dim(self) -> int:
-        return int(self.model.get_sentence_embedding_dimension())
+        m = self.model
+        get = getattr(m, "get_embedding_dimension", None) or m.get_sentence_embedding_dimension
+        return int(get())
+
+    def encode_with_spans(
+        self, texts: list[str], spans: list[list[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One forward pass per text gives its vector and a vector for each of its character spans.
+
+        A span's vector is the mean of the token embeddings the span covers, normalised: the
+        text's own pooling restricted to the span ("late chunking"). So a passage and its
+        sentences cost one pass through the transformer, not two. A span past the model's token
+        limit (truncated away) is encoded on its own.
+
+        Returns (text vectors of shape (len(texts), dim), one (len(spans[i]), dim) array per text).
+        """
+        import torch
+
+        model = self.model
+        dim = self.dim
+        if not texts:
+            return np.zeros((0, dim), "float32"), []
+        tok = model.tokenizer
+        max_len = model.max_seq_length
+        out_vecs = np.zeros((len(texts), dim), "float32")
+        out_spans: list[np.ndarray] = [np.zeros((len(sp), dim), "float32") for sp in spans]
+        leftovers: list[tuple[int, int, str]] = []  # (text index, span index, span text)
+        # Longest first, as sentence-transformers does: batches of similar length pad least.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        with torch.inference_mode():
+            for b in range(0, len(order), self.batch_size):
+                idx = order[b : b + self.batch_size]
+                batch = [texts[i] for i in idx]
+                enc = tok(batch, padding=True, truncation="longest_first", max_length=max_len,
+                          return_tensors="pt", return_offsets_mapping=True)
+                offsets = enc.pop("offset_mapping").numpy()
+                features = {k: v for k, v in enc.items()}
+                out = model.forward(features)
+                tokens = out["token_embeddings"].float().numpy()
+                pooled = out["sentence_embedding"].float().numpy()
+                mask = enc["attention_mask"].numpy().astype(bool)
+                for j, i in enumerate(idx):
+                    v = pooled[j]
+                    out_vecs[i] = v / (np.linalg.norm(v) or 1.0)
+                    starts, ends = offsets[j, :, 0], offsets[j, :, 1]
+                    real = mask[j] & (ends > starts)  # special and padding tokens have empty offsets
+                    for k, (s, e) in enumerate(spans[i]):
+                        sel = real & (starts >= s) & (ends <= e)
+                        if not sel.any():
+                            leftovers.append((i, k, texts[i][s:e]))
+                            continue
+                        sv = tokens[j][sel].mean(axis=0)
+                        out_spans[i][k] = sv / (np.linalg.norm(sv) or 1.0)
+        if leftovers:
+            vecs = self.encode([t for _, _, t in leftovers])
+            for (i, k, _), v in zip(leftovers, vecs):
+                out_spans[i][k] = v
+        return out_vecs, out_spans
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.encode(list(texts)).tolist()

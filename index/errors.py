@@ -49,8 +49,17 @@ class UnsupportedFileError(ArolwgError):
 
 
 class CorruptFileError(ArolwgError):
-    def __init__(self, path: object, why: str) -> None:
-        super().__init__(f"{path} could not be read ({why}): check the file opens, or export it again.")
+    def __init__(self, path: object, why: str, fix: str = "check the file opens, or export it again") -> None:
+        super().__init__(f"{path} could not be read ({why}): {fix}.")
+
+
+class PasswordProtectedError(CorruptFileError):
+    def __init__(self, path: object) -> None:
+        ArolwgError.__init__(
+            self,
+            f"{path} is password-protected, so Arolwg cannot read it: "
+            "save a copy without the password and add that instead.",
+        )
 
 
 class NoReportsError(ArolwgError):
@@ -73,4 +82,39 @@ class ChromaServerError(ArolwgError):
         super().__init__(
             f"The Chroma server at {where} could not be reached ({why}): start it, "
             "or unset AROLWG_CHROMA_HOST to use the local index."
+        )
+
+
+class DiskFullError(ArolwgError):
+    """An index write ran out of disk space; the previous index is kept as it was."""
+
+    def __init__(self, where: object = None) -> None:
+        at = f" at {where}" if where else ""
+        super().__init__(
+            f"The disk is full, so the index{at} could not be written; the previous index is kept and "
+            "still answers: free some disk space and try again."
+        )
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """``exc`` is an OSError saying the disk (or the user's quota) is full."""
+    import errno
+
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+
+
+class SettingsError(ArolwgError):
+    """An ``AROLWG_*`` setting (or the flag that overrides it) has a value it does not accept."""
+
+    def __init__(self, variable: str, value: object, accepts: str, more: int = 0) -> None:
+        shown = "" if value is None else f" is set to {str(value)[:60]!r}, but it"
+        also = f" ({more} other setting{'s' if more > 1 else ''} also invalid)" if more else ""
+        super().__init__(f"{variable}{shown} must be {accepts}{also}: correct it or unset it.")
+
+
+class OutdatedIndexError(ArolwgError):
+    def __init__(self, index_dir: object) -> None:
+        super().__init__(
+            f"The index at {index_dir} was written by an older Arolwg: upgrade it with "
+            f"`arolwg index --index {index_dir} --upgrade` (every report it holds is kept)."
         )

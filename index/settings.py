@@ -10,8 +10,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from typing import Literal, get_args, get_origin
+
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from index.errors import SettingsError
 
 BUNDLED_REPORTS_DIR = Path(__file__).resolve().parent / "reports"
 
@@ -52,10 +56,50 @@ class IndexSettings(BaseSettings):
     max_file_mb: float = Field(default=50.0, gt=0, description="Largest report file accepted, in MB.")
 
 
+def _accepts(field) -> str:
+    """What a settings field accepts, in words: "a whole number from 1 to 50"."""
+    kind = field.annotation
+    args = [a for a in get_args(kind) if a is not type(None)]
+    if get_origin(kind) is Literal:
+        return "one of " + ", ".join(str(a) for a in args)
+    if args and kind not in (int, float, str, Path):  # Optional[X]
+        kind = args[0]
+    words = {int: "a whole number", float: "a number", Path: "a folder path", bool: "true or false"}.get(kind, "text")
+    bounds = {k: getattr(m, k) for m in field.metadata for k in ("ge", "gt", "le", "lt") if getattr(m, k, None) is not None}
+    low = ("ge", bounds["ge"]) if "ge" in bounds else ("gt", bounds["gt"]) if "gt" in bounds else None
+    high = ("le", bounds["le"]) if "le" in bounds else ("lt", bounds["lt"]) if "lt" in bounds else None
+    if low and high and low[0] == "ge" and high[0] == "le":
+        return f"{words} from {low[1]:g} to {high[1]:g}"
+    parts = [f"{'at least' if low[0] == 'ge' else 'above'} {low[1]:g}"] if low else []
+    parts += [f"{'at most' if high[0] == 'le' else 'below'} {high[1]:g}"] if high else []
+    if not parts:
+        return words
+    joined = " and ".join(parts)
+    return f"{words} {'of ' if joined.startswith('at ') else ''}{joined}"
+
+
+def settings_error(exc: ValidationError, model: type[BaseSettings]) -> SettingsError:
+    """One plain sentence for pydantic's report of invalid settings: the first variable named,
+    with what it accepts."""
+    errors = exc.errors()
+    first = errors[0]
+    name = str(first["loc"][0]) if first.get("loc") else ""
+    field = model.model_fields.get(name)
+    secret = any(w in name for w in ("key", "auth", "password"))
+    value = None if secret or field is None else first.get("input")
+    accepts = _accepts(field) if field is not None else first.get("msg", "a valid value").lower()
+    return SettingsError(f"AROLWG_{name.upper()}", value, accepts, more=len(errors) - 1)
+
+
 def get_index_settings(**overrides: object) -> IndexSettings:
     """Index settings from the environment, with explicit overrides on top.
+
+    Raises SettingsError (one sentence naming the variable) for a value a setting does not accept.
 
     >>> get_index_settings(collection="test").collection
     'test'
     """
-    return IndexSettings(**{k: v for k, v in overrides.items() if v is not None})
+    try:
+        return IndexSettings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise settings_error(exc, IndexSettings) from None

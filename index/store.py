@@ -1,43 +1,55 @@
-"""The on-disk index: generations that replace each other atomically.
+"""The on-disk index: one immutable segment per report, and small generations that list them.
 
 Layout of an index folder::
 
-    CURRENT            name of the live generation, e.g. "gen-000003" (replaced atomically)
-    gen-000003/        manifest.json, chunks.jsonl, sentences.jsonl, chunk_vecs.npy,
-                       sent_vecs.npy, texts/<sha256>.txt (each report's source text)
-    chroma/            the Chroma store; one collection per generation ("arolwg-g3")
+    CURRENT             name of the live generation, e.g. "gen-000003" (replaced atomically)
+    gen-000003/         manifest.json (the reports and the segment of each), keyword/ (the bm25s
+                        index of every passage, in generation order), lexicon.json and
+                        vocab_vecs.npy (term IDF, the reports' vocabulary and its vectors)
+    segments/<key>/     one report: source.txt (the text every span points into), chunks.jsonl,
+                        sentences.jsonl, chunk_vecs.npy, sent_vecs.npy, terms.json (each chunk's
+                        keyword terms), words.json (its vocabulary and lower-case stems), done
+    chroma/             the on-disk Chroma store (unless a Chroma server is used): one collection
+                        per index and embedding model, holding every live passage
 
-A write builds a whole new generation next to the live one and only then points CURRENT at it,
-so a failure midway leaves the previous index usable. Readers see one generation throughout.
+A segment is keyed by its report's id, text hash, chunker version and embedding model, so a
+report is chunked and embedded once, whatever else is added or removed later. A write builds the
+new segments, makes Chroma hold exactly the new generation's passages (adding before the commit,
+deleting after it), writes the new generation beside the live one and only then points CURRENT at
+it. A write killed midway leaves the last generation answering: readers only ever use passages
+their own generation lists, so passages added to Chroma for an unfinished write are invisible,
+and the next write reconciles Chroma with what it commits. Readers see one generation throughout.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import logging
+import math
 import os
-import re
 import shutil
 import threading
+import uuid
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
 from index.chunking import Sentence
-from index.text import stems
+from index.errors import ChromaServerError, ForeignIndexError, IncompatibleIndexError, IndexMissingError, OutdatedIndexError
+from index.settings import IndexSettings
 from index.types import Chunk, ReportMeta
-from index.errors import ChromaServerError, ForeignIndexError, IncompatibleIndexError, IndexMissingError
-from index.settings import IndexSettings as Settings
 
 log = logging.getLogger(__name__)
 
 FORMAT = "arolwg-index"
-FORMAT_VERSION = 1
-_OURS = {"CURRENT", "chroma", ".lock", "CURRENT.tmp"}
+FORMAT_VERSION = 2
+_OURS = {"CURRENT", "chroma", ".lock", "CURRENT.tmp", "segments"}
+BM25_EPSILON = 0.25  # as rank-bm25's BM25Okapi: a term in most passages still counts a little
 
 
 @dataclass(frozen=True)
@@ -69,36 +81,57 @@ def check_index_dir(index_dir: Path) -> None:
         raise ForeignIndexError(index_dir)
 
 
-@lru_cache(maxsize=8)
-def _persistent_client(path: str):
+# --- Chroma ---------------------------------------------------------------------------------
+
+_CLIENTS: dict[tuple, object] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def chroma_client(index_dir: Path, settings: IndexSettings):
+    """The Chroma client, one per process and place: a server when AROLWG_CHROMA_HOST is set,
+    else on disk in the index folder. Safe to call from several threads at once."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
-    return chromadb.PersistentClient(path=path, settings=ChromaSettings(anonymized_telemetry=False))
-
-
-def chroma_client(index_dir: Path, settings: Settings):
-    """The Chroma client: a server when AROLWG_CHROMA_HOST is set, else on disk in the index."""
     if settings.chroma_host:
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
-
-        where = f"{settings.chroma_host}:{settings.chroma_port}"
-        try:
-            client = chromadb.HttpClient(
-                host=settings.chroma_host,
-                port=settings.chroma_port,
-                settings=ChromaSettings(anonymized_telemetry=False),
-            )
-            client.heartbeat()
-        except Exception as exc:  # noqa: BLE001 - any connection failure is one sentence to the user
-            raise ChromaServerError(where, str(exc).splitlines()[0][:160] or type(exc).__name__) from exc
+        key: tuple = ("http", settings.chroma_host, settings.chroma_port)
+    else:
+        key = ("disk", str(Path(index_dir).resolve() / "chroma"))
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(key)
+        if client is not None:
+            return client
+        if key[0] == "http":
+            where = f"{settings.chroma_host}:{settings.chroma_port}"
+            try:
+                client = chromadb.HttpClient(
+                    host=settings.chroma_host,
+                    port=settings.chroma_port,
+                    settings=ChromaSettings(anonymized_telemetry=False),
+                )
+                client.heartbeat()
+            except Exception as exc:  # noqa: BLE001 - any connection failure is one sentence to the user
+                raise ChromaServerError(where, str(exc).splitlines()[0][:160] or type(exc).__name__) from exc
+        else:
+            client = chromadb.PersistentClient(path=key[1], settings=ChromaSettings(anonymized_telemetry=False))
+        _CLIENTS[key] = client
         return client
-    return _persistent_client(str(Path(index_dir).resolve() / "chroma"))
 
 
-def collection_name(settings: Settings, generation: int) -> str:
-    return f"{settings.collection}-g{generation}"
+def forget_chroma_client(index_dir: Path, settings: IndexSettings) -> None:
+    """Drop the cached on-disk client of an index (its folder was deleted or is being rebuilt)."""
+    if not settings.chroma_host:
+        with _CLIENTS_LOCK:
+            _CLIENTS.pop(("disk", str(Path(index_dir).resolve() / "chroma")), None)
+
+
+def collection_name(settings: IndexSettings, index_id: str, embedding_model: str) -> str:
+    """One collection per index and embedding model: indexes sharing a server never mix."""
+    model = hashlib.sha256(embedding_model.encode()).hexdigest()[:6]
+    return f"{settings.collection}-{index_id[:12]}-{model}"
+
+
+# --- locking and generations ----------------------------------------------------------------
 
 
 @contextlib.contextmanager
@@ -128,123 +161,162 @@ def gen_dir(index_dir: Path, generation: int) -> Path:
     return Path(index_dir) / f"gen-{generation:06d}"
 
 
-class Generation:
-    """The files of one generation, read into memory (small: a few MB for dozens of reports)."""
+def read_manifest(path: Path) -> dict:
+    """A generation's manifest; ForeignIndexError if it is not one of ours."""
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError) as exc:
+        raise ForeignIndexError(path.parent) from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ForeignIndexError(path.parent)
+    return manifest
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            self.manifest = json.loads((path / "manifest.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError) as exc:
-            raise ForeignIndexError(path.parent) from exc
-        if self.manifest.get("format") != FORMAT:
-            raise ForeignIndexError(path.parent)
-        self.generation: int = self.manifest["generation"]
-        self.reports: dict[str, ReportMeta] = {
-            rid: ReportMeta(**{k: v for k, v in r.items() if k in ReportMeta.__dataclass_fields__})
-            for rid, r in self.manifest["reports"].items()
-        }
-        self.chunks: list[Chunk] = []
-        with open(path / "chunks.jsonl", encoding="utf-8") as fh:
-            for line in fh:
-                d = json.loads(line)
-                d["section"] = tuple(d["section"])
-                self.chunks.append(Chunk(**d))
-        self.sentences: list[Sentence] = []
-        with open(path / "sentences.jsonl", encoding="utf-8") as fh:
-            for line in fh:
-                self.sentences.append(Sentence(**json.loads(line)))
-        self.chunk_vecs = np.load(path / "chunk_vecs.npy")
-        self.sent_vecs = np.load(path / "sent_vecs.npy")
-        # Generations written before the vocabulary was kept have none: no word bridging then.
-        try:
-            self.vocab: list[str] = json.loads((path / "vocab.json").read_text())
-            self.vocab_vecs = np.load(path / "vocab_vecs.npy")
-        except FileNotFoundError:
-            self.vocab, self.vocab_vecs = [], np.zeros((0, 0), "float32")
-        self._texts: dict[str, str] = {}
 
-    def source_text(self, report_id: str) -> str:
-        if report_id not in self._texts:
-            sha = self.reports[report_id].sha256
-            self._texts[report_id] = (self.path / "texts" / f"{sha}.txt").read_bytes().decode("utf-8")
-        return self._texts[report_id]
+# --- segments -------------------------------------------------------------------------------
 
-    def report_infos(self) -> list[ReportInfo]:
-        counts: dict[str, int] = {}
-        for c in self.chunks:
-            counts[c.report_id] = counts.get(c.report_id, 0) + 1
-        return [ReportInfo(**asdict(m), n_chunks=counts.get(rid, 0)) for rid, m in sorted(self.reports.items())]
+
+def segment_key(report_id: str, sha256: str, chunker: str, embedding_model: str) -> str:
+    """A segment's name: the same report text, chunker and model always give the same segment."""
+    return hashlib.sha256("\x1f".join([report_id, sha256, chunker, embedding_model]).encode()).hexdigest()[:32]
+
+
+def segments_dir(index_dir: Path) -> Path:
+    return Path(index_dir) / "segments"
+
+
+@dataclass
+class Segment:
+    """One report's share of the index, as written to ``segments/<key>/``."""
+
+    key: str
+    meta: ReportMeta
+    text: str
+    chunks: list[Chunk]
+    sentences: list[Sentence]  # in chunk order: each chunk's sentences are contiguous
+    chunk_vecs: np.ndarray
+    sent_vecs: np.ndarray
+    terms: list[list[str]]  # each chunk's keyword terms
+    vocab: list[str]  # the report's content words, for word bridging
+    common: list[str]  # stems of the words the report writes in lower case
+
+
+def write_segment(index_dir: Path, seg: Segment) -> None:
+    """Write a segment once, atomically (a rename); an existing complete one is kept as it is."""
+    final = segments_dir(index_dir) / seg.key
+    if (final / "done").is_file():
+        return
+    tmp = final.with_name(seg.key + f".tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        (tmp / "source.txt").write_bytes(seg.text.encode("utf-8"))
+        (tmp / "meta.json").write_text(json.dumps(asdict(seg.meta), ensure_ascii=False))
+        with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as fh:
+            for c in seg.chunks:
+                fh.write(json.dumps(asdict(c), ensure_ascii=False) + "\n")
+        with open(tmp / "sentences.jsonl", "w", encoding="utf-8") as fh:
+            for s in seg.sentences:
+                fh.write(json.dumps([s.chunk_id, s.text, s.start, s.end], ensure_ascii=False) + "\n")
+        np.save(tmp / "chunk_vecs.npy", seg.chunk_vecs.astype("float32"))
+        np.save(tmp / "sent_vecs.npy", seg.sent_vecs.astype("float32"))
+        (tmp / "terms.json").write_text(json.dumps(seg.terms, ensure_ascii=False))
+        (tmp / "words.json").write_text(json.dumps({"vocab": seg.vocab, "common": seg.common}, ensure_ascii=False))
+        (tmp / "done").write_text(str(len(seg.chunks)))  # written last: the segment is complete
+        shutil.rmtree(final, ignore_errors=True)  # an incomplete one from a killed write
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def read_segment(index_dir: Path, key: str, *, vectors: bool = True, extras: bool = False) -> Segment:
+    """Read a segment back; FileNotFoundError/ValueError if it is missing or damaged."""
+    path = segments_dir(index_dir) / key
+    n = int((path / "done").read_text())
+    meta = ReportMeta(**json.loads((path / "meta.json").read_text()))
+    chunks = []
+    with open(path / "chunks.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            d = json.loads(line)
+            d["section"] = tuple(d["section"])
+            chunks.append(Chunk(**d))
+    sentences = []
+    with open(path / "sentences.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            cid, text, start, end = json.loads(line)
+            sentences.append(Sentence(cid, text, start, end))
+    if len(chunks) != n:
+        raise ValueError(f"segment {key} has {len(chunks)} chunks, not {n}")
+    cv = np.load(path / "chunk_vecs.npy") if vectors else np.zeros((0, 0), "float32")
+    sv = np.load(path / "sent_vecs.npy") if vectors else np.zeros((0, 0), "float32")
+    if vectors and (len(cv) != len(chunks) or len(sv) != len(sentences)):
+        raise ValueError(f"segment {key} has vectors for {len(cv)} chunks and {len(sv)} sentences")
+    terms: list[list[str]] = []
+    vocab: list[str] = []
+    common: list[str] = []
+    if extras:
+        terms = json.loads((path / "terms.json").read_text())
+        words = json.loads((path / "words.json").read_text())
+        vocab, common = words["vocab"], words["common"]
+        if len(terms) != len(chunks):
+            raise ValueError(f"segment {key} has terms for {len(terms)} of {len(chunks)} chunks")
+    return Segment(key, meta, "", chunks, sentences, cv, sv, terms, vocab, common)
+
+
+def segment_sound(index_dir: Path, key: str) -> bool:
+    """The segment is complete and readable (used before reusing one)."""
+    try:
+        read_segment(index_dir, key, extras=True)
+        return (segments_dir(index_dir) / key / "source.txt").is_file()
+    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError):
+        return False
+
+
+def segment_text(index_dir: Path, key: str) -> str:
+    return (segments_dir(index_dir) / key / "source.txt").read_bytes().decode("utf-8")
+
+
+# --- generations ----------------------------------------------------------------------------
+
+
+def rank_bm25_idf(df: dict[str, int], n_docs: int) -> dict[str, float]:
+    """Okapi IDF as rank-bm25 computes it (the answerer's word weights were tuned on it)."""
+    idf = {t: math.log(n_docs - n + 0.5) - math.log(n + 0.5) for t, n in df.items()}
+    if idf:
+        eps = BM25_EPSILON * (sum(idf.values()) / len(idf))
+        idf = {t: (v if v >= 0 else eps) for t, v in idf.items()}
+    return idf
 
 
 def write_generation(
     index_dir: Path,
     generation: int,
     *,
-    reports: dict[str, ReportMeta],
-    texts: dict[str, str],
-    chunks: list[Chunk],
-    sentences: list[Sentence],
-    chunk_vecs: np.ndarray,
-    sent_vecs: np.ndarray,
-    embedding_model: str,
-    chunker: str,
-    settings: Settings,
-    vocab: list[str] | None = None,
-    vocab_vecs: np.ndarray | None = None,
-) -> None:
-    """Write a complete generation and make it live; on any failure the old one stays live."""
+    manifest: dict,
+    terms: list[list[str]],
+    idf: dict[str, float],
+    common: list[str],
+    vocab: list[str],
+    vocab_vecs: np.ndarray,
+) -> Path:
+    """Write a generation's own files (manifest, keyword index, lexicon) and make it live."""
+    import bm25s
+
     final = gen_dir(index_dir, generation)
     tmp = final.with_name(final.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    client = chroma_client(index_dir, settings)
-    name = collection_name(settings, generation)
     try:
-        (tmp / "texts").mkdir(parents=True)
-        counts: dict[str, int] = {}
-        for c in chunks:
-            counts[c.report_id] = counts.get(c.report_id, 0) + 1
-        manifest = {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
-            "generation": generation,
-            "embedding_model": embedding_model,
-            "chunker": chunker,
-            "reports": {rid: {**asdict(m), "n_chunks": counts.get(rid, 0)} for rid, m in reports.items()},
-        }
-        for rid, text in texts.items():
-            (tmp / "texts" / f"{reports[rid].sha256}.txt").write_bytes(text.encode("utf-8"))
-        with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as fh:
-            for c in chunks:
-                fh.write(json.dumps(asdict(c), ensure_ascii=False) + "\n")
-        with open(tmp / "sentences.jsonl", "w", encoding="utf-8") as fh:
-            for s in sentences:
-                fh.write(json.dumps(asdict(s), ensure_ascii=False) + "\n")
-        np.save(tmp / "chunk_vecs.npy", chunk_vecs.astype("float32"))
-        np.save(tmp / "sent_vecs.npy", sent_vecs.astype("float32"))
-        (tmp / "vocab.json").write_text(json.dumps(vocab or [], ensure_ascii=False))
-        np.save(tmp / "vocab_vecs.npy", (vocab_vecs if vocab_vecs is not None else np.zeros((0, 0))).astype("float32"))
-        with contextlib.suppress(Exception):
-            client.delete_collection(name)  # left over from a crashed build
-        col = client.create_collection(name, metadata={"hnsw:space": "cosine"})
-        for i in range(0, len(chunks), 1000):
-            part = chunks[i : i + 1000]
-            col.add(
-                ids=[c.id for c in part],
-                embeddings=chunk_vecs[i : i + 1000].tolist(),
-                documents=[c.text for c in part],
-                metadatas=[
-                    {
-                        "report_id": c.report_id,
-                        "authority": reports[c.report_id].authority,
-                        "section": " > ".join(c.section),
-                        "start": c.start,
-                        "end": c.end,
-                    }
-                    for c in part
-                ],
-            )
+        tmp.mkdir(parents=True)
+        if terms:
+            bm = bm25s.BM25()
+            bm.index([t or [""] for t in terms], show_progress=False)
+            bm.save(str(tmp / "keyword"))
+        (tmp / "lexicon.json").write_text(
+            json.dumps({"idf": idf, "common": common, "vocab": vocab}, ensure_ascii=False)
+        )
+        np.save(tmp / "vocab_vecs.npy", vocab_vecs.astype("float32"))
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
+        shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
         cur_tmp = Path(index_dir) / "CURRENT.tmp"
         cur_tmp.write_text(final.name)
@@ -255,39 +327,114 @@ def write_generation(
         shutil.rmtree(tmp, ignore_errors=True)
         if current_generation(index_dir) != generation:
             shutil.rmtree(final, ignore_errors=True)
-            with contextlib.suppress(Exception):
-                client.delete_collection(name)
         raise
-    _drop_old(index_dir, generation, client, settings)
+    return final
 
 
-def _drop_old(index_dir: Path, keep: int, client, settings: Settings) -> None:
-    """Remove generations older than ``keep`` (best effort: a reader may still hold one open)."""
-    for p in Path(index_dir).glob("gen-*"):
+def drop_old(index_dir: Path, keep: int) -> None:
+    """Remove generations before the previous one, and segments neither of the two lists.
+
+    The previous generation stays for readers that opened it before the switch.
+    """
+    index_dir = Path(index_dir)
+    gens = []
+    for p in index_dir.glob("gen-*"):
         try:
-            g = int(p.name.removeprefix("gen-").removesuffix(".tmp"))
+            gens.append((int(p.name.removeprefix("gen-").removesuffix(".tmp")), p))
         except ValueError:
             continue
-        if g < keep:
+    kept = sorted(g for g, p in gens if g <= keep and not p.name.endswith(".tmp"))[-2:]
+    used: set[str] = set()
+    for g, p in gens:
+        if g in kept:
+            with contextlib.suppress(ForeignIndexError):
+                m = read_manifest(p)
+                used |= {r.get("segment", "") for r in m.get("reports", {}).values()}
+        elif g < keep or p.name.endswith(".tmp"):
             shutil.rmtree(p, ignore_errors=True)
-            with contextlib.suppress(Exception):
-                client.delete_collection(collection_name(settings, g))
+    for p in segments_dir(index_dir).glob("*"):
+        if p.name not in used:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+class Generation:
+    """The live generation of an index, read into memory from its segments."""
+
+    def __init__(self, index_dir: Path, path: Path) -> None:
+        self.index_dir = Path(index_dir)
+        self.path = path
+        self.manifest = read_manifest(path)
+        if self.manifest.get("version", 1) != FORMAT_VERSION:
+            raise OutdatedIndexError(index_dir)
+        self.generation: int = self.manifest["generation"]
+        self.index_id: str = self.manifest["index_id"]
+        self.reports: dict[str, ReportMeta] = {}
+        self.segments: dict[str, str] = {}
+        self.chunks: list[Chunk] = []
+        self.sentences: list[Sentence] = []
+        cvs, svs = [], []
+        for rid in sorted(self.manifest["reports"]):
+            r = self.manifest["reports"][rid]
+            self.reports[rid] = ReportMeta(**{k: v for k, v in r.items() if k in ReportMeta.__dataclass_fields__})
+            self.segments[rid] = r["segment"]
+            try:
+                seg = read_segment(self.index_dir, r["segment"])
+            except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
+                raise IndexMissingError(f"{index_dir} (report {rid} is damaged: run `arolwg index` to repair it)") from exc
+            self.chunks.extend(seg.chunks)
+            self.sentences.extend(seg.sentences)
+            cvs.append(seg.chunk_vecs)
+            svs.append(seg.sent_vecs)
+        dim = next((v.shape[1] for v in cvs if v.ndim == 2 and v.shape[0]), 384)
+        self.chunk_vecs = np.concatenate(cvs).astype("float32") if cvs else np.zeros((0, dim), "float32")
+        self.sent_vecs = np.concatenate(svs).astype("float32") if svs else np.zeros((0, dim), "float32")
+        lex = json.loads((path / "lexicon.json").read_text())
+        self.idf: dict[str, float] = lex["idf"]
+        self.common: frozenset[str] = frozenset(lex["common"])
+        self.vocab: list[str] = lex["vocab"]
+        self.vocab_vecs = np.load(path / "vocab_vecs.npy")
+        self._texts: dict[str, str] = {}
+
+    def source_text(self, report_id: str) -> str:
+        if report_id not in self._texts:
+            self._texts[report_id] = segment_text(self.index_dir, self.segments[report_id])
+        return self._texts[report_id]
+
+    def report_infos(self) -> list[ReportInfo]:
+        return [
+            ReportInfo(**asdict(m), n_chunks=self.manifest["reports"][rid].get("n_chunks", 0))
+            for rid, m in sorted(self.reports.items())
+        ]
 
 
 class IndexStore:
-    """Read access to the live generation of an index: dense (Chroma) and keyword (BM25) search."""
+    """Read access to the live generation of an index: dense (Chroma), sentence and keyword search.
 
-    def __init__(self, index_dir: Path, settings: Settings, generation: Generation) -> None:
+    Every search takes the report ids in scope and filters inside the store (a Chroma ``where``,
+    a bm25s weight mask, a numpy mask): nothing per query loops over passages in Python.
+    """
+
+    def __init__(self, index_dir: Path, settings: IndexSettings, generation: Generation) -> None:
         self.index_dir = Path(index_dir)
         self.settings = settings
         self.gen = generation
         self.chunk_pos = {c.id: i for i, c in enumerate(generation.chunks)}
-        self.sent_rows: dict[str, list[int]] = {}
-        for i, s in enumerate(generation.sentences):
-            self.sent_rows.setdefault(s.chunk_id, []).append(i)
-        self.sent_chunk = np.array([self.chunk_pos[s.chunk_id] for s in generation.sentences], dtype=np.int64)
+        rids = sorted(generation.reports)
+        self._report_no = {rid: i for i, rid in enumerate(rids)}
+        self.chunk_report = np.array([self._report_no[c.report_id] for c in generation.chunks], dtype=np.int64)
+        sent_chunk = np.array([self.chunk_pos[s.chunk_id] for s in generation.sentences], dtype=np.int64)
+        self.sent_chunk = sent_chunk
+        # Sentences are stored chunk by chunk, so each chunk's rows are one contiguous run.
+        n_chunks = len(generation.chunks)
+        counts = np.bincount(sent_chunk, minlength=n_chunks) if n_chunks else np.zeros(0, np.int64)
+        self._sent_first = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64) if n_chunks else counts
+        self._sent_count = counts
+        self.sent_rows: dict[str, list[int]] = {
+            c.id: list(range(int(self._sent_first[i]), int(self._sent_first[i] + counts[i])))
+            for i, c in enumerate(generation.chunks)
+        }
         self._bm25 = None
-        self._common: frozenset[str] | None = None
+        self._bm25_vocab: dict[str, int] | None = None
         self._collection = None
         self._lock = threading.Lock()
 
@@ -307,96 +454,104 @@ class IndexStore:
         return self.gen.source_text(report_id)
 
     def collection(self):
-        if self._collection is None:
-            client = chroma_client(self.index_dir, self.settings)
-            try:
-                self._collection = client.get_collection(collection_name(self.settings, self.gen.generation))
-            except Exception as exc:  # noqa: BLE001 - the store is unusable without its collection
-                raise IndexMissingError(self.index_dir) from exc
-        return self._collection
+        with self._lock:
+            if self._collection is None:
+                client = chroma_client(self.index_dir, self.settings)
+                name = collection_name(self.settings, self.gen.index_id, self.embedding_model)
+                try:
+                    self._collection = client.get_collection(name)
+                except Exception as exc:  # noqa: BLE001 - the store is unusable without its collection
+                    raise IndexMissingError(
+                        f"{self.index_dir} (its vector store has no collection {name}: run `arolwg index` to repair it)"
+                    ) from exc
+            return self._collection
 
     def bm25(self):
+        """The generation's bm25s index, loaded (memory-mapped) on first use."""
         with self._lock:
-            if self._bm25 is None:
-                from rank_bm25 import BM25Okapi
+            if self._bm25 is None and (self.gen.path / "keyword").is_dir():
+                import bm25s
 
-                from index.text import terms
-
-                # Headings are part of what a chunk is about ("What needs to improve", "Prevention").
-                docs = [terms(" ".join(c.section[-2:]) + " " + c.text) for c in self.chunks]
-                self._bm25 = BM25Okapi(docs) if docs else None
+                self._bm25 = bm25s.BM25.load(str(self.gen.path / "keyword"), mmap=True, show_progress=False)
+                self._bm25_vocab = self._bm25.vocab_dict
         return self._bm25
 
     def common_stems(self) -> frozenset[str]:
         """Stems of the words the reports use in lower case: a capitalised word whose stem is not
         among them is a proper name (a person's, a place's, an organisation's)."""
-        with self._lock:
-            if self._common is None:
-                found = {w for c in self.chunks for w in re.findall(r"(?<![A-Za-z])[a-z]+(?![A-Za-z])", c.text)}
-                self._common = frozenset(stems(sorted(found)))
-        return self._common
+        return self.gen.common
 
     def idf(self) -> dict[str, float]:
-        """BM25's inverse document frequency of each term (empty for an empty index)."""
-        bm = self.bm25()
-        return bm.idf if bm is not None else {}
+        """Okapi inverse document frequency of each term (empty for an empty index)."""
+        return self.gen.idf
+
+    def _report_mask(self, report_ids: list[str] | None) -> np.ndarray | None:
+        """A per-chunk boolean mask for the reports in scope (None: every report)."""
+        if report_ids is None or len(set(report_ids) & set(self._report_no)) == len(self._report_no):
+            return None
+        allowed = np.zeros(len(self._report_no), dtype=bool)
+        allowed[[self._report_no[r] for r in report_ids if r in self._report_no]] = True
+        return allowed[self.chunk_report]
 
     def dense_search(self, qvec: list[float], n: int, report_ids: list[str] | None) -> list[tuple[int, float]]:
-        """(chunk position, cosine similarity), best first."""
-        if not self.chunks:
+        """(chunk position, cosine similarity), best first, from Chroma, filtered by report inside it."""
+        if not self.chunks or (report_ids is not None and not report_ids):
             return []
         where = None
-        if report_ids is not None:
-            if not report_ids:
-                return []
-            where = {"report_id": {"$in": list(report_ids)}}
+        if self._report_mask(report_ids) is not None:
+            ids = sorted(set(report_ids) & set(self._report_no))
+            where = {"report_id": ids[0]} if len(ids) == 1 else {"report_id": {"$in": ids}}
         res = self.collection().query(
             query_embeddings=[qvec], n_results=min(n, len(self.chunks)), where=where, include=["distances"]
         )
-        return [(self.chunk_pos[i], 1.0 - d) for i, d in zip(res["ids"][0], res["distances"][0])]
+        # Passages of a write not yet committed (or of a newer generation) are not this one's.
+        return [(self.chunk_pos[i], 1.0 - d) for i, d in zip(res["ids"][0], res["distances"][0]) if i in self.chunk_pos]
 
     def sentence_search(self, qvec: np.ndarray, n: int, report_ids: list[str] | None) -> list[tuple[int, float]]:
         """(chunk position, best sentence cosine), best first: finds a passage by its one
         sentence that matches, where the whole passage's vector is diluted by the others."""
-        if not len(self.sent_chunk):
+        if not len(self.sent_chunk) or (report_ids is not None and not report_ids):
             return []
         sims = self.gen.sent_vecs @ qvec
-        best: dict[int, float] = {}
-        allowed = None if report_ids is None else set(report_ids)
-        for row in np.argsort(-sims):
-            pos = int(self.sent_chunk[row])
-            if pos in best or (allowed is not None and self.chunks[pos].report_id not in allowed):
-                continue
-            best[pos] = float(sims[row])
-            if len(best) >= n:
-                break
-        return list(best.items())
+        best = np.full(len(self.chunks), -np.inf, dtype="float32")
+        has = self._sent_count > 0
+        best[has] = np.maximum.reduceat(sims, self._sent_first[has])
+        mask = self._report_mask(report_ids)
+        if mask is not None:
+            best[~mask] = -np.inf
+        n = min(n, int(np.isfinite(best).sum()))
+        if n <= 0:
+            return []
+        top = np.argpartition(-best, n - 1)[:n]
+        top = top[np.argsort(-best[top], kind="stable")]
+        return [(int(i), float(best[i])) for i in top]
 
     def keyword_search(self, query_terms: list[str], n: int, report_ids: list[str] | None) -> list[tuple[int, float]]:
         """(chunk position, BM25 score), best first; chunks sharing no term are left out."""
         bm = self.bm25()
-        if bm is None or not query_terms:
+        if bm is None or not query_terms or (report_ids is not None and not report_ids):
             return []
-        scores = bm.get_scores(query_terms)
-        allowed = None if report_ids is None else set(report_ids)
-        order = np.argsort(-scores)
-        out: list[tuple[int, float]] = []
-        for i in order:
-            if scores[i] <= 0:
-                break
-            if allowed is None or self.chunks[i].report_id in allowed:
-                out.append((int(i), float(scores[i])))
-                if len(out) >= n:
-                    break
-        return out
+        known = [t for t in query_terms if t in self._bm25_vocab]
+        if not known:
+            return []
+        mask = self._report_mask(report_ids)
+        n = min(n, len(self.chunks))
+        docs, scores = bm.retrieve(
+            [known], k=n, show_progress=False, n_threads=1,
+            weight_mask=None if mask is None else mask.astype("float32"),
+        )
+        return [(int(d), float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
 
 
 _STORES: dict[tuple[str, int, str], IndexStore] = {}
 _STORES_LOCK = threading.Lock()
 
 
-def open_store(index_dir: Path, settings: Settings, *, embedding_model: str | None = None) -> IndexStore:
-    """The live generation of ``index_dir``, cached per process until a new generation lands."""
+def open_store(index_dir: Path, settings: IndexSettings, *, embedding_model: str | None = None) -> IndexStore:
+    """The live generation of ``index_dir``, cached per process until a new generation lands.
+
+    Safe to call from several threads at once: one of them loads, the others wait for it.
+    """
     index_dir = Path(index_dir)
     check_index_dir(index_dir)
     gen = current_generation(index_dir)
@@ -408,11 +563,45 @@ def open_store(index_dir: Path, settings: Settings, *, embedding_model: str | No
         if store is None:
             path = gen_dir(index_dir, gen)
             if not path.is_dir():
-                raise IndexMissingError(index_dir)
-            store = IndexStore(index_dir, settings, Generation(path))
+                raise IndexMissingError(f"{index_dir} (its live generation {path.name} is missing: run `arolwg index` to repair it)")
+            store = IndexStore(index_dir, settings, Generation(index_dir, path))
             for k in [k for k in _STORES if k[0] == key[0]]:
                 del _STORES[k]
             _STORES[key] = store
     if embedding_model and store.embedding_model != embedding_model:
         raise IncompatibleIndexError(index_dir, store.embedding_model, embedding_model)
     return store
+
+
+def new_index_id() -> str:
+    return uuid.uuid4().hex
+
+
+def chroma_sync(collection, want: Iterable[str], *, fetch, batch: int = 1000) -> tuple[int, list[str]]:
+    """Add to ``collection`` the passages of ``want`` it lacks; return (added, ids it holds beyond).
+
+    ``fetch(ids)`` gives each id's (vector, document, metadata). Extra ids are returned, not
+    deleted: they may still serve readers of the live generation until the new one is committed.
+    """
+    want = list(want)
+    have: set[str] = set()
+    total = collection.count()
+    for off in range(0, total, 10000):
+        have |= set(collection.get(include=[], limit=10000, offset=off)["ids"])
+    missing = [i for i in want if i not in have]
+    for b in range(0, len(missing), batch):
+        part = missing[b : b + batch]
+        rows = fetch(part)
+        collection.upsert(
+            ids=part,
+            embeddings=np.asarray([r[0] for r in rows], dtype="float32"),
+            documents=[r[1] for r in rows],
+            metadatas=[r[2] for r in rows],
+        )
+    return len(missing), sorted(have - set(want))
+
+
+def chroma_delete(collection, ids: Iterable[str], *, batch: int = 5000) -> None:
+    ids = list(ids)
+    for b in range(0, len(ids), batch):
+        collection.delete(ids=ids[b : b + batch])

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from index.store import IndexStore, is_index_dir, open_store
-from rag.errors import ArolwgError, EmptyQuestionError, IndexMissingError, QuestionTooLongError
+from rag.errors import ArolwgError, EmptyQuestionError, IndexMissingError, InvalidArgumentError, QuestionTooLongError
 from rag.settings import Settings, get_settings
 from rag.types import Answer, Passage
 
@@ -17,13 +18,77 @@ log = logging.getLogger(__name__)
 History = Sequence[tuple[str, str]]
 
 
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
 def _validate(question: str, settings: Settings) -> str:
+    if isinstance(question, str) and _SURROGATES.search(question):
+        # A lone surrogate (from a broken client, or undecodable bytes on a command line) is not
+        # text: it cannot be encoded, embedded or shown. A valid pair is joined; the rest dropped.
+        question = _SURROGATES.sub("", question.encode("utf-16", "surrogatepass").decode("utf-16", "ignore"))
     if not isinstance(question, str) or not question.strip():
         raise EmptyQuestionError()
     q = " ".join(question.split())
     if len(q) > settings.max_question_chars:
         raise QuestionTooLongError(len(q), settings.max_question_chars)
     return q
+
+
+def check_k(k: object) -> int | None:
+    """``k`` (passages to retrieve) as given, refused unless it is a positive whole number or None."""
+    if k is None:
+        return None
+    if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
+        raise InvalidArgumentError(f"k must be a positive whole number (how many passages to retrieve), not {k!r}.")
+    return k
+
+
+# The keys rag.scope.allowed_reports reads: a council (official or short name), or a report (file name).
+FILTER_KEYS = {"authority": "council", "council": "council", "source": "report", "report": "report", "report_id": "report"}
+
+
+def check_filters(filters: object) -> dict | None:
+    """``filters`` as given, refused (ValueError saying what is expected) unless it is None or a dict
+    of known keys whose values are a name or a list of names.
+
+    >>> check_filters({"authority": "Cardiff"})
+    {'authority': 'Cardiff'}
+    """
+    expected = (
+        'filters must be a dict such as {"authority": "Cardiff"} or {"source": "ciw-cardiff-2020-12.txt"}, '
+        "with the keys authority or council (a council's name) and source, report or report_id (a report's file name), "
+        "each given one name or a list of names"
+    )
+    if filters is None:
+        return None
+    if not isinstance(filters, dict):
+        raise InvalidArgumentError(f"{expected}; got one of type {type(filters).__name__}.")
+    unknown = sorted(str(key) for key in filters if key not in FILTER_KEYS)
+    if unknown:
+        raise InvalidArgumentError(f"{expected}; {', '.join(map(repr, unknown))} is not one of those keys.")
+    for key, value in filters.items():
+        names = [value] if isinstance(value, str) else value
+        if value is not None and (not isinstance(names, (list, tuple, set, frozenset)) or not all(isinstance(n, str) for n in names)):
+            raise InvalidArgumentError(f"{expected}; {key!r} is of type {type(value).__name__}, not a {FILTER_KEYS[key]} name.")
+    return filters
+
+
+def check_history(history: object) -> list[tuple[str, str]]:
+    """``history`` as a list of (question, answer) pairs, refused (ValueError) in any other shape."""
+    if history is None:
+        return []
+    if isinstance(history, (str, bytes, dict)) or not hasattr(history, "__iter__"):
+        raise InvalidArgumentError(
+            f"history must be a list of (question, answer) pairs of text; got one of type {type(history).__name__}."
+        )
+    turns = []
+    for i, turn in enumerate(history, 1):
+        if isinstance(turn, (str, bytes, dict)) or not hasattr(turn, "__len__") or len(turn) != 2:
+            raise InvalidArgumentError(
+                f"history must be a list of (question, answer) pairs of text; turn {i} is {str(turn)[:60]!r}, not a pair."
+            )
+        turns.append((str(turn[0]), str(turn[1])))
+    return turns
 
 
 def _embeddings(embeddings, settings: Settings):
@@ -47,17 +112,16 @@ def get_store(index_dir: str | Path | None = None, *, settings: Settings | None 
 
         log.warning("no index at %s yet: building it from %s", index_dir, settings.reports_dir)
         build_index(settings.reports_dir, index_dir, settings=settings, embeddings=_embeddings(embeddings, settings))
+    if not explicit:
+        from index.build import needs_upgrade, update_index
+
+        # The default index follows Arolwg's own upgrades (index format, chunking): they reach
+        # it without a manual re-index, and every report in it (uploads too) is kept.
+        if needs_upgrade(index_dir):
+            log.warning("the index at %s was written by an older Arolwg: upgrading it", index_dir)
+            update_index(index_dir, settings=settings, embeddings=_embeddings(embeddings, settings))
     # open_store refuses an index built with another embedding model.
     store = open_store(index_dir, settings, embedding_model=getattr(_embeddings(embeddings, settings), "name", None))
-    if not explicit:
-        from index.build import is_outdated, update_index
-
-        # The default index follows Arolwg's own upgrades: chunking improvements reach it
-        # without a manual re-index, and every report in it (uploads too) is kept.
-        if is_outdated(store):
-            log.warning("the index at %s was chunked by an older Arolwg: updating it", index_dir)
-            update_index(index_dir, settings=settings, embeddings=_embeddings(embeddings, settings))
-            store = open_store(index_dir, settings, embedding_model=store.embedding_model)
     return store
 
 
@@ -82,6 +146,8 @@ def retrieve(
 
     settings = settings or get_settings()
     q = _validate(question, settings)
+    check_k(k)
+    check_filters(filters)
     emb = _embeddings(embeddings, settings)
     store = store or get_store(index_dir, settings=settings, embeddings=emb)
     r = retrieve_scoped(store, emb, q, k=k, filters=filters, mode=mode, scope=scope, candidates=settings.candidates)
@@ -123,7 +189,9 @@ def query(
     t0 = time.perf_counter()
     settings = settings or get_settings()
     q = _validate(question, settings)
-    k = k or settings.top_k
+    k = check_k(k) or settings.top_k
+    check_filters(filters)
+    history = check_history(history)
     emb = _embeddings(embeddings, settings)
     store = store or get_store(index_dir, settings=settings, embeddings=emb)
     use_llm = (answerer or ("llm" if (llm is not None or settings.llm != "none") else "extractive")) == "llm"
@@ -131,7 +199,6 @@ def query(
         from rag.llm import make_llm
 
         llm = make_llm(settings)
-    history = [(str(a), str(b)) for a, b in (history or [])]
     t1 = time.perf_counter()
     base, focus = resolve_parts(q, history, store.reports)
     resolved = f"{base.rstrip(' ?')}: {focus}?" if focus else base
@@ -221,6 +288,8 @@ def as_retriever(
     >>> len(docs), docs[0].metadata["source"]
     (2, 'ciw-wrexham-2020-10.txt')
     """
+    check_k(k)
+    check_filters(filters)
     from langchain_core.callbacks import CallbackManagerForRetrieverRun
     from langchain_core.documents import Document
     from langchain_core.retrievers import BaseRetriever
@@ -264,6 +333,8 @@ def chain(
     >>> chain().invoke({"question": "Is Wrexham children's services still inadequate?"}).abstained
     False
     """
+    check_k(k)
+    check_filters(filters)
     from langchain_core.runnables import RunnableLambda
 
     def _run(inp: dict[str, Any] | str) -> Answer:

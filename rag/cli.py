@@ -9,7 +9,8 @@ import os
 import sys
 from pathlib import Path
 
-from rag.errors import ArolwgError
+from index.errors import is_disk_full
+from rag.errors import ArolwgError, DiskFullError, HistoryFileError
 
 log = logging.getLogger("arolwg")
 
@@ -21,6 +22,16 @@ AROLWG_LLM_API_KEY, AROLWG_AUTH, ... (flags win). Everything works offline by de
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index", metavar="DIR", help="index folder (default: AROLWG_INDEX_DIR or ~/.cache/arolwg/index)")
     p.add_argument("--log-level", default=None, help="logging level: DEBUG, INFO, WARNING (default), ERROR")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}")
+    return value
 
 
 def _llm_flags(p: argparse.ArgumentParser) -> None:
@@ -45,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Index every report (PDF, DOCX, HTML, Markdown, text) in a folder. "
                        "Unchanged reports are reused, removed ones dropped; a failure leaves the previous index usable.")
     p.add_argument("--reports", metavar="DIR", help="folder of reports (default: the bundled CIW reports; AROLWG_REPORTS_DIR)")
+    p.add_argument("--upgrade", action="store_true",
+                   help="bring an index written by an older Arolwg up to date, keeping every report it holds "
+                   "(uploads too), instead of making it hold the reports folder")
     _common(p)
 
     p = sub.add_parser("ask", help="answer one question with cited excerpts",
@@ -53,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the whole answer as JSON (text, citations, passages)")
     p.add_argument("--council", metavar="NAME", help="only search this council's reports, e.g. Cardiff")
     p.add_argument("--report", metavar="FILE", help="only search this report (its file name)")
-    p.add_argument("--k", type=int, metavar="N", help="passages to retrieve (default 5)")
+    p.add_argument("--k", type=_positive_int, metavar="N", help="passages to retrieve (default 5)")
     p.add_argument("--history", metavar="FILE", help="JSON file of earlier turns [[question, answer], ...] for a follow-up")
     p.add_argument("--stream", action="store_true", help="print the answer as it is generated (LLM answers)")
     _common(p)
@@ -120,7 +134,16 @@ def cmd_index(args: argparse.Namespace) -> int:
     settings = _settings(args)
     bar, progress = _progress_bar()
     try:
-        report = build_index(settings.reports_dir, settings.index_dir, settings=settings, progress=progress)
+        if getattr(args, "upgrade", False):
+            from index import update_index
+
+            report = update_index(settings.index_dir, settings=settings, progress=progress)
+        else:
+            report = build_index(settings.reports_dir, settings.index_dir, settings=settings, progress=progress)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFullError(settings.index_dir) from exc
+        raise
     finally:
         bar.close()
     for name, why in report.failed:
@@ -150,16 +173,29 @@ def _print_answer(ans) -> None:
         out.write("\nNot supported by the cited passages:\n" + "".join(f"- {s}\n" for s in ans.unsupported))
 
 
+def read_history(path: str) -> list[tuple[str, str]]:
+    """The turns of a ``--history`` file; HistoryFileError (one sentence with the expected shape) otherwise."""
+    try:
+        turns = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ArolwgError(f"The history file {path} cannot be read ({exc.strerror or exc}): check its path.") from exc
+    except UnicodeDecodeError as exc:
+        raise HistoryFileError(path, "is not UTF-8 text") from exc
+    except ValueError as exc:
+        raise HistoryFileError(path, f"is not valid JSON (line {getattr(exc, 'lineno', '?')})") from exc
+    if not isinstance(turns, list):
+        raise HistoryFileError(path, f"holds a JSON {type(turns).__name__.replace('dict', 'object')}, not a list")
+    for i, turn in enumerate(turns, 1):
+        if not (isinstance(turn, list) and len(turn) == 2 and all(isinstance(x, str) for x in turn)):
+            raise HistoryFileError(path, f"has turn {i} as {json.dumps(turn, ensure_ascii=False)[:60]}, not a [question, answer] pair of texts")
+    return [(q, a) for q, a in turns]
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     from rag.api import query
 
     settings = _settings(args)
-    history = None
-    if args.history:
-        try:
-            history = [tuple(t) for t in json.loads(Path(args.history).read_text())]
-        except (OSError, ValueError, TypeError) as exc:
-            raise ArolwgError(f"The history file {args.history} is not a JSON list of [question, answer] pairs ({exc}).") from exc
+    history = read_history(args.history) if args.history else None
     filters = {}
     if args.council:
         filters["authority"] = args.council
@@ -223,6 +259,12 @@ def main(argv: list[str] | None = None) -> int:
             return run(args)
     except ArolwgError as exc:
         sys.stderr.write(f"arolwg: {exc}\n")
+        return 2
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        log.debug("out of disk space", exc_info=True)
+        sys.stderr.write(f"arolwg: {DiskFullError(getattr(args, 'index', None) or None)}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("arolwg: interrupted.\n")

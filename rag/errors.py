@@ -9,12 +9,16 @@ from index.errors import (  # noqa: F401 - re-exported: one module lists every u
     ArolwgError,
     ChromaServerError,
     CorruptFileError,
+    DiskFullError,
     ForeignIndexError,
     IncompatibleIndexError,
     IndexMissingError,
     ModelLoadError,
     NoReportsError,
+    OutdatedIndexError,
+    PasswordProtectedError,
     ReportsDirError,
+    SettingsError,
     UnsupportedFileError,
 )
 
@@ -46,3 +50,16 @@ class AuthSettingError(ArolwgError):
             "The web chat password setting (AROLWG_AUTH or --auth) is malformed: write it as "
             "user:password, with commas between several accounts."
         )
+
+
+class HistoryFileError(ArolwgError):
+    def __init__(self, path: object, why: str) -> None:
+        super().__init__(
+            f"The history file {path} {why}: it must be a JSON list of [question, answer] pairs, "
+            'such as [["How many case files were reviewed in Cardiff?", "50 case files."]].'
+        )
+
+
+class InvalidArgumentError(ArolwgError, ValueError):
+    """A bad argument to the Python API (``k``, ``filters``, ``history``): a ValueError whose
+    message says what is expected."""

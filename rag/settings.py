@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
-from index.settings import BUNDLED_REPORTS_DIR, IndexSettings
+from index.settings import BUNDLED_REPORTS_DIR, IndexSettings, settings_error
 
 __all__ = ["BUNDLED_REPORTS_DIR", "Settings", "get_settings"]
 
@@ -48,14 +48,39 @@ class Settings(IndexSettings):
         default="",
         description="'user:password' (comma-separated for several) to password-protect the web chat; empty: open.",
     )
+    login_client_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Failed sign-ins from one client address (any user names) before it is locked out for a while.",
+    )
+    login_user_failures: int = Field(
+        default=20,
+        ge=1,
+        description="Failed sign-ins for one user name (from all addresses) before the name is locked out for a while.",
+    )
+    login_lockout_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds of the first sign-in lockout; each further failure doubles it.",
+    )
+    login_lockout_max_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="Longest sign-in lockout, in seconds.",
+    )
     log_level: str = Field(default="WARNING", description="Logging level for the CLI and UI.")
 
 
 def get_settings(**overrides: object) -> Settings:
     """Build settings from the environment, with explicit overrides (e.g. CLI flags) on top.
 
+    Raises SettingsError (one sentence naming the variable and what it accepts) for a bad value.
+
     >>> get_settings(top_k=3).top_k
     3
     """
     clean = {k: v for k, v in overrides.items() if v is not None}
-    return Settings(**clean)
+    try:
+        return Settings(**clean)
+    except ValidationError as exc:
+        raise settings_error(exc, Settings) from None

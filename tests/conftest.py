@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -143,9 +144,84 @@ def llama_server(tmp_path_factory):
             proc.wait()
 
 
+@contextlib.contextmanager
+def run_chroma_server(path: Path, port: int | None = None):
+    """Run the real Chroma server the chromadb package ships (``chroma run``) on 127.0.0.1,
+    storing in ``path``; yields (host, port) once its heartbeat answers, and stops it after."""
+    import re
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    exe = Path(sys.executable).with_name("chroma")
+    if not exe.is_file():
+        pytest.fail(f"The chroma command is missing beside {sys.executable}: reinstall chromadb (`make install-dev`).", pytrace=False)
+    port = port or free_port()
+    path.mkdir(parents=True, exist_ok=True)
+    logfile = path.parent / f"{path.name}-server.log"
+    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False", "NO_COLOR": "1"}
+    with logfile.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(exe), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+        )
+
+    def log_tail() -> str:
+        text = re.sub(r"\x1b\[[0-9;]*m", "", logfile.read_text(errors="replace"))
+        return text[-2000:]
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"chroma run exited with status {proc.returncode} before answering:\n{log_tail()}", pytrace=False)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"chroma run did not answer its heartbeat on 127.0.0.1:{port} within 60 s:\n{log_tail()}", pytrace=False)
+            time.sleep(0.2)
+        yield "127.0.0.1", port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory):
+    """A real Chroma server (``chroma run``) on 127.0.0.1 for the whole session; yields (host, port)."""
+    with run_chroma_server(tmp_path_factory.mktemp("chroma-server") / "db") as address:
+        yield address
+
+
 def make_outdated(index_dir: Path) -> None:
-    """Mark the live generation as chunked by an older Arolwg, as an index from before an upgrade is."""
-    gen = index_dir / (index_dir / "CURRENT").read_text().strip()
-    manifest = json.loads((gen / "manifest.json").read_text())
-    manifest["chunker"] = "0"
-    (gen / "manifest.json").write_text(json.dumps(manifest))
+    """Turn an index into one written by an older Arolwg (index format 1, chunker 3): a single
+    generation holding the manifest, each report's text and its chunks, and per-generation Chroma
+    collections, as Arolwg wrote before segments. Only what the upgrade reads is filled in."""
+    import shutil
+
+    live = index_dir / (index_dir / "CURRENT").read_text().strip()
+    manifest = json.loads((live / "manifest.json").read_text())
+    texts = {m["sha256"]: (index_dir / "segments" / m["segment"] / "source.txt").read_bytes() for m in manifest["reports"].values()}
+    for p in index_dir.iterdir():
+        if p.name not in ("chroma", ".lock"):
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    gen = index_dir / "gen-000001"
+    (gen / "texts").mkdir(parents=True)
+    for sha, data in texts.items():
+        (gen / "texts" / f"{sha}.txt").write_bytes(data)
+    reports = {rid: {k: v for k, v in m.items() if k != "segment"} for rid, m in manifest["reports"].items()}
+    old = {"format": "arolwg-index", "version": 1, "generation": 1, "embedding_model": manifest["embedding_model"],
+           "chunker": "3", "reports": reports}
+    (gen / "manifest.json").write_text(json.dumps(old))
+    for name in ("chunks.jsonl", "sentences.jsonl"):
+        (gen / name).write_text("")
+    (index_dir / "CURRENT").write_text("gen-000001")

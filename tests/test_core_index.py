@@ -242,7 +242,8 @@ def test_reindexing_is_idempotent_and_tracks_changes(tmp_path, embeddings, setti
     third = build_index(reports, index_dir, settings=settings, embeddings=embeddings)
     assert (third.added, third.skipped, third.removed) == ([CARDIFF], [], [WREXHAM])
     assert [r.report_id for r in list_reports(index_dir, settings)] == [CARDIFF]
-    assert sorted(p.name for p in index_dir.glob("gen-*")) == ["gen-000002"]
+    # The previous generation stays for readers that opened it before the switch; older ones go.
+    assert sorted(p.name for p in index_dir.glob("gen-*")) == ["gen-000001", "gen-000002"]
 
 
 def test_a_failure_midway_leaves_the_previous_index_usable(tmp_path, embeddings, settings, monkeypatch, built_index):
@@ -252,12 +253,16 @@ def test_a_failure_midway_leaves_the_previous_index_usable(tmp_path, embeddings,
 
     index_dir = tmp_path / "index"
     shutil.copytree(built_index, index_dir)
-    store_mod._persistent_client.cache_clear()
 
-    def boom(*a, **k):
-        raise OSError("disk full")
+    real_save = store_mod.np.save
 
-    monkeypatch.setattr(store_mod.np, "save", boom)
+    def save(path, *a, **k):
+        # Fails writing the new generation, after the new report's segment and passages are in.
+        if "vocab_vecs" in str(path):
+            raise OSError("disk full")
+        return real_save(path, *a, **k)
+
+    monkeypatch.setattr(store_mod.np, "save", save)
     extra = tmp_path / "extra.txt"
     extra.write_text((REPORTS / CARDIFF).read_text().replace("Cardiff", "Newport"))
     with pytest.raises(OSError):
@@ -266,6 +271,13 @@ def test_a_failure_midway_leaves_the_previous_index_usable(tmp_path, embeddings,
     assert sorted(p.name for p in index_dir.glob("gen-*")) == ["gen-000001"]
     ans = query("How many case files were reviewed in Cardiff?", index_dir=index_dir, settings=settings, embeddings=embeddings)
     assert "50" in ans.text
+    # The passages the failed write put in Chroma are invisible: Newport is not in this index.
+    newport = query("How many case files were reviewed in Newport?", index_dir=index_dir, settings=settings, embeddings=embeddings)
+    assert {c.source for c in newport.citations} <= {CARDIFF, WREXHAM}
+    # The next write completes it, reusing the segment the failed one finished.
+    again = update_index(index_dir, add=[extra], settings=settings, embeddings=embeddings)
+    assert again.added == ["extra.txt"]
+    assert sorted(p.name for p in index_dir.glob("gen-*")) == ["gen-000001", "gen-000002"]
 
 
 def test_update_adds_and_removes_reports(tmp_path, embeddings, settings, built_index):

@@ -309,10 +309,25 @@ def test_the_default_index_chunked_by_an_older_arolwg_is_updated_on_first_use(tm
 
 
 def test_an_index_named_explicitly_is_never_changed_behind_the_users_back(tmp_path, embeddings, settings):
-    from index import build_index
-    from rag import query
+    import subprocess
 
-    build_index(index_dir=tmp_path / "mine", settings=settings, embeddings=embeddings)
-    make_outdated(tmp_path / "mine")
-    query("How many case files were reviewed in Cardiff?", index_dir=tmp_path / "mine", settings=settings, embeddings=embeddings)
-    assert (tmp_path / "mine" / "CURRENT").read_text() == "gen-000001"
+    from index import build_index, list_reports
+    from rag import query
+    from rag.errors import OutdatedIndexError
+
+    mine = tmp_path / "mine"
+    build_index(index_dir=mine, settings=settings, embeddings=embeddings)
+    make_outdated(mine)
+    with pytest.raises(OutdatedIndexError) as exc:
+        query("How many case files were reviewed in Cardiff?", index_dir=mine, settings=settings, embeddings=embeddings)
+    assert str(exc.value) == (
+        f"The index at {mine} was written by an older Arolwg: upgrade it with "
+        f"`arolwg index --index {mine} --upgrade` (every report it holds is kept)."
+    )
+    assert (mine / "CURRENT").read_text() == "gen-000001"
+    # The command the sentence gives upgrades it in place, keeping its reports.
+    done = _cli("index", "--index", str(mine), "--upgrade")
+    assert done.returncode == 0, done.stderr
+    assert [r.report_id for r in list_reports(mine, settings)] == [CARDIFF, WREXHAM]
+    ans = query("How many case files were reviewed in Cardiff?", index_dir=mine, settings=settings, embeddings=embeddings)
+    assert "50 case files" in ans.text

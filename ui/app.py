@@ -402,11 +402,16 @@ def _gr_progress(progress):
 
 
 def launch_kwargs(settings) -> dict:
-    """The ``Blocks.launch`` arguments Arolwg always uses (theme, styles, limits, privacy)."""
-    return {
+    """The ``Blocks.launch`` arguments Arolwg always uses (theme, styles, limits, privacy).
+
+    With a password set, failed sign-ins are throttled (:mod:`ui.auth`): the throttle is an ASGI
+    middleware in front of Gradio's ``/login``, given to its FastAPI app through ``app_kwargs``.
+    """
+    auth = parse_auth(settings.auth)
+    options = {
         "theme": theme(),
         "css": css(),
-        "auth": parse_auth(settings.auth),
+        "auth": auth,
         "auth_message": "This Arolwg is password-protected: sign in with the account you were given.",
         "max_file_size": f"{max(1, int(settings.max_file_mb))}mb",
         "footer_links": ["api"],
@@ -414,6 +419,18 @@ def launch_kwargs(settings) -> dict:
         "show_error": False,  # handlers report errors as plain sentences themselves
         "favicon_path": None,
     }
+    if auth:
+        from starlette.middleware import Middleware
+
+        from ui.auth import LoginThrottle, LoginThrottleMiddleware
+
+        throttle = LoginThrottle.from_settings(settings)
+        options["app_kwargs"] = {"middleware": [Middleware(LoginThrottleMiddleware, throttle=throttle)]}
+        options["auth_message"] += (
+            f" After {settings.login_client_failures} failed attempts, signing in pauses for a while "
+            "(seconds at first, a few minutes at most)."
+        )
+    return options
 
 
 def launch(settings=None, host: str | None = None, port: int | None = None, **kw):
@@ -467,14 +484,17 @@ def ensure_index(settings) -> None:
     from functools import partial
 
     from index import build_index
-    from index.build import is_outdated, update_index
+    from index.build import needs_upgrade, update_index
     from index.store import open_store
-    from rag.errors import IndexMissingError
+    from rag.errors import IndexMissingError, OutdatedIndexError
 
     try:
-        if not is_outdated(open_store(settings.index_dir, settings)):
+        if not needs_upgrade(settings.index_dir):
+            open_store(settings.index_dir, settings)
             return
-        log.warning("The index at %s was chunked by an older Arolwg: updating it", settings.index_dir)
+        raise OutdatedIndexError(settings.index_dir)
+    except OutdatedIndexError:
+        log.warning("The index at %s was written by an older Arolwg: upgrading it", settings.index_dir)
         build = partial(update_index, settings.index_dir, settings=settings)
     except IndexMissingError:
         log.warning("No index at %s yet: building it from %s", settings.index_dir, settings.reports_dir)
