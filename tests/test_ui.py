@@ -354,9 +354,14 @@ def test_upload_makes_a_report_searchable_at_once_and_remove_drops_it(writable_e
     assert "ciw-powys-2021-03.txt" in last.messages[-1]["content"]
 
     path.write_text(NEW_REPORT.replace("February 2021", "January 2021"), encoding="utf-8")
-    assert H.upload_reports(eng, [str(path)]) == (
-        "Updated **ciw-powys-2021-03.txt**: the new version replaced the indexed one."
+    # An upload never silently replaces a report: a new version is kept beside the indexed one,
+    # and replacing it is removing the old one, then uploading the new.
+    assert H.upload_reports(eng, [str(path)]).startswith(
+        "Added **ciw-powys-2021-03 (2).txt**. **ciw-powys-2021-03.txt** has the same name as an indexed report"
     )
+    assert H.remove_report(eng, "ciw-powys-2021-03 (2).txt") == "Removed **ciw-powys-2021-03 (2).txt**."
+    assert H.remove_report(eng, "ciw-powys-2021-03.txt") == "Removed **ciw-powys-2021-03.txt**."
+    assert H.upload_reports(eng, [str(path)]) == "Added **ciw-powys-2021-03.txt**."
     assert H.upload_reports(eng, [str(path)]) == "Already indexed and unchanged: ciw-powys-2021-03.txt."
     _, again = run_ask(eng, "When did Powys open a new respite centre for disabled children?")
     assert "January 2021" in again.copy_text and "February 2021" not in again.copy_text

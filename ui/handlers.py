@@ -11,8 +11,11 @@ True
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import queue
+import shutil
 import tempfile
 import threading
 import time
@@ -21,7 +24,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from rag.errors import ArolwgError
+from index.errors import is_disk_full
+from rag.errors import ArolwgError, DiskFullError
 from ui import render
 
 log = logging.getLogger(__name__)
@@ -405,20 +409,131 @@ def describe_index_report(report, verb: str = "Added", uploaded: Sequence[str] =
     return " ".join(lines)
 
 
+def _text_sha256(path: Path, settings) -> str | None:
+    """The sha256 the index records for a report file's text (None: the file cannot be read)."""
+    from index.load import load_file
+
+    try:
+        loaded = load_file(path, max_bytes=int(settings.max_file_mb * 1e6))
+    except ArolwgError:
+        return None
+    return hashlib.sha256(loaded.source_text.encode("utf-8")).hexdigest()
+
+
+def keep_both(paths: Sequence[Path], reports: Sequence, settings, staging: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The upload, with every file whose name an indexed report (or an earlier file of the
+    upload) already has, but whose text differs, copied into ``staging`` under a free name
+    ("name (2).txt"): an upload never silently replaces a report. Returns the files to index and
+    the (uploaded name, indexed name) pairs renamed. A file whose text is already indexed under
+    one of those names keeps that name (it is reported unchanged); an exact repeat within the
+    upload is dropped.
+    """
+    known: dict[str, str | None] = {r.report_id: getattr(r, "sha256", None) for r in reports}
+    batch: dict[str, Path] = {}
+    shas: dict[str, str | None] = {}
+
+    def sha_of(name: str) -> str | None:
+        if name in known:
+            return known[name]
+        if name not in shas:
+            shas[name] = _text_sha256(batch[name], settings)
+        return shas[name]
+
+    out: list[Path] = []
+    renamed: list[tuple[str, str]] = []
+    for path in paths:
+        name = path.name
+        if name not in known and name not in batch:
+            batch[name] = path
+            out.append(path)
+            continue
+        mine = _text_sha256(path, settings)
+        if mine is None:  # unreadable: indexing it reports why, and keeps the indexed report as it was
+            out.append(path)
+            continue
+        stem, suffix, n, candidate = Path(name).stem, Path(name).suffix, 1, name
+        while (candidate in known or candidate in batch) and sha_of(candidate) != mine:
+            n += 1
+            candidate = f"{stem} ({n}){suffix}"
+        if candidate in batch:  # the same text twice in one upload
+            continue
+        if candidate != name:
+            staged = staging / str(len(renamed)) / candidate
+            staged.parent.mkdir(parents=True)
+            shutil.copyfile(path, staged)
+            renamed.append((name, candidate))
+            path = staged
+        batch[candidate] = path
+        shas[candidate] = mine
+        out.append(path)
+    return out, renamed
+
+
+def gradio_upload_dir() -> Path:
+    """Where Gradio stores uploaded files (``gradio.utils.get_upload_folder``, without importing gradio)."""
+    return Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio").resolve()
+
+
+def discard_uploads(paths: Sequence[Path]) -> None:
+    """Delete uploaded files from Gradio's temporary folder (the index keeps each report's text).
+
+    Only files inside that folder are touched: a path given through the API that points
+    anywhere else is the caller's own file and is left alone.
+    """
+    root = gradio_upload_dir()
+    for path in paths:
+        try:
+            real = Path(path).resolve()
+            if root not in real.parents or not real.is_file():
+                continue
+            real.unlink()
+            if real.parent != root:
+                real.parent.rmdir()  # Gradio's per-file folder, if now empty
+        except OSError:
+            pass
+
+
 def upload_reports(engine: Engine, files: Sequence[str] | None, progress: Progress | None = None) -> str:
-    """Index uploaded report files; returns a plain message (never raises for a bad file)."""
+    """Index uploaded report files; returns a plain message (never raises for a bad file).
+
+    A bad file is reported in a sentence and the others are added. A file named like an indexed
+    report but with other text is added beside it as "name (2).ext" (see :func:`keep_both`).
+    Afterwards the uploaded files are deleted from Gradio's temporary folder.
+    """
     paths = [Path(f) for f in files or () if f]
     if not paths:
         return "Choose one or more report files (PDF, DOCX, TXT or HTML) first."
+    staging = Path(tempfile.mkdtemp(prefix="arolwg-upload-"))
     try:
-        before = [r.report_id for r in engine.reports()]
-        report = engine.add(paths, progress=progress)
+        reports = engine.reports()
+        before = [r.report_id for r in reports]
+        to_add, renamed = keep_both(paths, reports, engine.settings, staging)
+        report = engine.add(to_add, progress=progress)
     except ArolwgError as err:
         return str(err)
+    except OSError as err:
+        if is_disk_full(err):
+            log.error("indexing uploads: out of disk space", exc_info=err)
+            return str(DiskFullError())
+        log.error("indexing uploads failed", exc_info=err)
+        return UNEXPECTED
     except Exception as err:  # noqa: BLE001 - any failure is one plain sentence; the index is unchanged
         log.error("indexing uploads failed", exc_info=err)
         return UNEXPECTED
-    return describe_index_report(report, uploaded=[p.name for p in paths], before=before)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        discard_uploads(paths)
+    message = describe_index_report(report, uploaded=[p.name for p in to_add], before=before)
+    added, same = set(getattr(report, "added", None) or ()), set(getattr(report, "skipped", None) or ())
+    for name, new in renamed:
+        if new in added:
+            message += (
+                f" **{name}** has the same name as an indexed report but different text, so it was kept beside it "
+                f"as **{new}**; to replace the indexed report instead, remove it first, then upload the file again."
+            )
+        elif new in same:
+            message += f" **{name}** differs from the indexed report of that name; its text is already indexed as **{new}**."
+    return message
 
 
 def remove_report(engine: Engine, report_id: str | None, progress: Progress | None = None) -> str:
@@ -429,6 +544,12 @@ def remove_report(engine: Engine, report_id: str | None, progress: Progress | No
         report = engine.remove([report_id], progress=progress)
     except ArolwgError as err:
         return str(err)
+    except OSError as err:
+        if is_disk_full(err):
+            log.error("removing %s: out of disk space", report_id, exc_info=err)
+            return str(DiskFullError())
+        log.error("removing %s failed", report_id, exc_info=err)
+        return UNEXPECTED
     except Exception as err:  # noqa: BLE001
         log.error("removing %s failed", report_id, exc_info=err)
         return UNEXPECTED
