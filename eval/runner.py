@@ -159,6 +159,21 @@ class BenchmarkResult:
             }
         )
 
+    @classmethod
+    def from_dict(cls, data: dict) -> BenchmarkResult:
+        """A run read back from its JSON (:meth:`to_dict`), enough to show its tables and summary;
+        the per-question results are left in the JSON."""
+        return cls(
+            configs=[str(c) for c in data["configs"]],
+            metrics={str(c): dict(m) for c, m in data["metrics"].items()},
+            questions=[],
+            skipped=list(data.get("skipped") or []),
+            warnings=list(data.get("warnings") or []),
+            sweep=data.get("abstention_sweep"),
+            meta=dict(data.get("meta") or {}),
+            notes=dict(data.get("notes") or {}),
+        )
+
     def to_markdown(self, chart_name: str | None = None, sweep_chart_name: str | None = None) -> str:
         """The run as a Markdown report (tables, definitions, abstention sweep, skipped lines)."""
         from eval.report import to_markdown
@@ -180,6 +195,26 @@ def _json_safe(value):
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+def load_result(json_path: Path | str) -> BenchmarkResult:
+    """A run saved by :func:`run_benchmark` (``latest.json`` or ``eval-<time>.json``), with the
+    paths of the Markdown report and chart written beside it, when they are there.
+
+    Raises OSError when the file cannot be read, ValueError (or KeyError) when it is not a run.
+    """
+    import json
+
+    json_path = Path(json_path)
+    data = json.loads(json_path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
+        raise ValueError(f"{json_path.name} is not a benchmark run")
+    result = BenchmarkResult.from_dict(data)
+    result.json_path = json_path
+    for attr, suffix in (("markdown_path", ".md"), ("chart_path", ".png"), ("sweep_chart_path", "-sweep.png")):
+        path = json_path.with_name(json_path.stem + suffix)
+        setattr(result, attr, path if path.is_file() else None)
+    return result
 
 
 def _peak_rss_mb() -> float:

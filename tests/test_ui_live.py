@@ -395,10 +395,19 @@ def test_browser_evaluation_tab(browser_page, tmp_path):
     qa = tmp_path / "mini.jsonl"
     qa.write_text("".join(json.dumps(x) + "\n" for x in mini), encoding="utf-8")
     page.get_by_role("tab", name="Evaluation").click()
+    # It opens on the last saved run (eval/results), table and chart, before anything is run.
+    page.wait_for_selector("#arolwg-eval-table table", timeout=30_000)
+    assert page.locator("#arolwg-eval-status").inner_text().startswith("Last run")
+    assert "recall@5" in page.locator("#arolwg-eval-table").inner_text()
+    page.wait_for_selector("#arolwg-eval-chart img", timeout=30_000)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "ui-evaluation-last-run.png"), full_page=True)
     page.locator("#arolwg-qa input[type=file]").set_input_files(str(qa))
     page.wait_for_timeout(500)
     page.click("#arolwg-eval")
-    page.wait_for_selector("#arolwg-eval-table table", timeout=300_000)
+    page.wait_for_function(
+        "document.querySelector('#arolwg-eval-status').innerText.includes('Ran default on 4 questions')", timeout=300_000
+    )
     assert "Ran default on 4 questions (3 answerable)" in page.locator("#arolwg-eval-status").inner_text()
     assert "recall@5" in page.locator("#arolwg-eval-table").inner_text()
     page.wait_for_selector("#arolwg-eval-chart img", timeout=30_000)

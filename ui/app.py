@@ -262,11 +262,11 @@ def build_app(settings=None, *, index_dir=None, embeddings=None, engine: H.Engin
                         eval_btn = gr.Button("Run the benchmark", variant="primary", elem_id="arolwg-eval")
                 # min_height: the progress bar is drawn over this box, so it needs room to show.
                 eval_status = gr.Markdown(elem_id="arolwg-eval-status", min_height=60)
-                with gr.Row(equal_height=False):
-                    eval_table = gr.Markdown(elem_id="arolwg-eval-table")
-                    eval_chart = gr.Image(
-                        label="Chart", type="filepath", visible=False, height=460, buttons=["download", "fullscreen"], elem_id="arolwg-eval-chart"
-                    )
+                # The table has the page's width (five configurations' columns need it), the chart goes below.
+                eval_table = gr.Markdown(elem_id="arolwg-eval-table")
+                eval_chart = gr.Image(
+                    label="Chart", type="filepath", visible=False, height=460, buttons=["download", "fullscreen"], elem_id="arolwg-eval-chart"
+                )
                 eval_files = gr.File(label="Full results (Markdown, JSON)", visible=False, file_count="multiple", elem_id="arolwg-eval-files")
 
         # ================================================================ wiring
@@ -367,8 +367,7 @@ def build_app(settings=None, *, index_dir=None, embeddings=None, engine: H.Engin
         )
 
         # ---- evaluation
-        def on_eval(qa, chosen, progress=gr.Progress()):
-            outcome = H.run_evaluation(engine, qa, chosen, progress=_gr_progress(progress))
+        def show_eval(outcome: H.EvalOutcome):
             return (
                 outcome.message,
                 outcome.table,
@@ -376,10 +375,16 @@ def build_app(settings=None, *, index_dir=None, embeddings=None, engine: H.Engin
                 gr.File(value=outcome.files or None, visible=bool(outcome.files)),
             )
 
+        def on_eval(qa, chosen, progress=gr.Progress()):
+            return show_eval(H.run_evaluation(engine, qa, chosen, progress=_gr_progress(progress)))
+
+        eval_outputs = [eval_status, eval_table, eval_chart, eval_files]
+        # The tab opens on the last saved run (eval/results), or says how to run one.
+        demo.load(lambda: show_eval(H.last_evaluation()), None, eval_outputs, api_visibility="private", queue=False)
         eval_btn.click(
             on_eval,
             [qa_file, configs],
-            [eval_status, eval_table, eval_chart, eval_files],
+            eval_outputs,
             api_name="evaluate",
             concurrency_limit=1,
             concurrency_id="eval",

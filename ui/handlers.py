@@ -662,3 +662,76 @@ def eval_table(result) -> str:
             group = g
         out.append(f"| {label} | " + " | ".join(fmt_cell(c, key) for c in configs) + " |")
     return "\n".join(out)
+
+
+NO_RUN_YET = (
+    "No benchmark has been run yet. Press **Run the benchmark** to run one here, or run `make eval` "
+    "(or `arolwg eval`) where Arolwg is installed: its results are shown here when this page opens."
+)
+_last_run: dict[tuple, tuple[EvalOutcome, Path]] = {}
+_last_run_lock = threading.Lock()
+
+
+def last_evaluation(results_dir: str | Path | None = None) -> EvalOutcome:
+    """What the Evaluation tab shows when it opens: the last run saved where ``arolwg eval`` writes
+    (``eval/results`` in a checkout, or ``results_dir``), or how to run one.
+
+    Its chart and files are served from a copy in the temp folder (the only place, besides the
+    working folder, that Gradio serves files from), made once per saved run.
+    """
+    try:
+        from eval import runner
+    except ImportError:
+        return EvalOutcome("The benchmark runner is not installed with this copy of Arolwg.")
+    latest = (Path(results_dir) if results_dir else runner.default_out_dir()) / "latest.json"
+    try:
+        stat = latest.stat()
+    except OSError:
+        return EvalOutcome(NO_RUN_YET)
+    key = (str(latest.resolve()), stat.st_mtime_ns, stat.st_size)
+    with _last_run_lock:
+        if key in _last_run:
+            return _last_run[key][0]
+        try:
+            result = runner.load_result(latest)
+            table = eval_table(result)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            log.warning("The last benchmark results (%s) could not be read: %s", latest, err)
+            return EvalOutcome("The last benchmark results could not be read: press **Run the benchmark** to measure again.")
+        copies = Path(tempfile.mkdtemp(prefix="arolwg-eval-last-"))
+
+        def copy(path: Path | None) -> str | None:
+            if not path:
+                return None
+            shutil.copyfile(path, copies / path.name)
+            return str(copies / path.name)
+
+        outcome = EvalOutcome(
+            message=last_run_summary(result),
+            table=table,
+            chart=copy(result.chart_path),
+            files=[f for f in (copy(result.markdown_path), copy(result.json_path)) if f],
+        )
+        for _old, old_copies in _last_run.values():
+            shutil.rmtree(old_copies, ignore_errors=True)
+        _last_run.clear()
+        _last_run[key] = (outcome, copies)
+        return outcome
+
+
+def last_run_summary(result) -> str:
+    """"**Last run**, 2026-11-24 09:25 UTC (commit 93825d9), on `qa.jsonl`: ran ..." for a saved run."""
+    from datetime import datetime, timezone
+
+    meta = getattr(result, "meta", {}) or {}
+    head = "**Last run**"
+    try:
+        head += ", " + datetime.fromisoformat(str(meta["started"])).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    except (KeyError, ValueError):
+        pass
+    if meta.get("git_commit"):
+        head += f" (commit {str(meta['git_commit'])[:7]})"
+    if meta.get("qa_path"):
+        head += f", on `{Path(str(meta['qa_path'])).name}`"
+    summary = eval_summary(result)
+    return f"{head}: {summary[:1].lower()}{summary[1:]}\n\nPress **Run the benchmark** to measure again."
