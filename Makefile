@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: chat test eval index install install-dev clean
+.PHONY: chat test eval index install install-dev clean chromium
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "Python 3.11 is needed: set PY=/path/to/python3.11"; exit 1; }
@@ -34,7 +34,22 @@ chat: install
 eval: install-dev
 	$(BIN)/arolwg eval
 
-test: install-dev
+# The browser tests drive Debian's Chromium (/usr/bin/chromium). When it is missing, `make test`
+# installs it with chromium-driver if it can (root, with apt-get), or says in one line what to run.
+CHROMIUM ?= /usr/bin/chromium
+APT_GET ?= apt-get
+chromium:
+	@command -v $(CHROMIUM) >/dev/null 2>&1 && exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v $(APT_GET) >/dev/null 2>&1; then \
+	  echo "Installing Debian's chromium and chromium-driver for the browser tests (apt-get) ..."; \
+	  { DEBIAN_FRONTEND=noninteractive $(APT_GET) update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq chromium chromium-driver >/dev/null; } || \
+	  echo "Installing chromium failed: run 'apt-get install chromium chromium-driver' as root; the browser tests fail without it."; \
+	else \
+	  echo "The browser tests need Chromium: run 'sudo apt-get install chromium chromium-driver' (or make test as root, which installs it)."; \
+	fi
+
+test: install-dev chromium
 	$(BIN)/python -m pytest
 
 clean:
