@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import re
 import time
 from dataclasses import asdict, dataclass, field
@@ -16,7 +17,16 @@ import numpy as np
 from index.chunking import CHUNKER_VERSION, Sentence, chunk_report
 from index.clean import clean_text
 from index.embeddings import SentenceTransformerEmbeddings, get_embeddings
-from index.errors import ArolwgError, CorruptFileError, ForeignIndexError, IndexMissingError, NoReportsError, ReportsDirError
+from index.errors import (
+    ArolwgError,
+    ChromaServerError,
+    CorruptFileError,
+    ForeignIndexError,
+    IndexDamagedError,
+    IndexMissingError,
+    NoReportsError,
+    ReportsDirError,
+)
 from index.load import discover, load_file
 from index.meta import detect_meta
 from index.settings import IndexSettings, get_index_settings
@@ -33,6 +43,8 @@ from index.store import (
     collection_name,
     current_generation,
     drop_old,
+    forget_chroma_client,
+    generation_sound,
     gen_dir,
     new_index_id,
     open_store,
@@ -198,7 +210,13 @@ def _read_old(index_dir: Path, settings: IndexSettings) -> _Old:
     if not path.is_dir():
         log.warning("the live generation %s is missing: rebuilding from the segments on disk", path.name)
         return _orphans(index_dir, gen)
-    manifest = read_manifest(path)
+    try:
+        manifest = read_manifest(path)
+    except ForeignIndexError:
+        if not segments_dir(index_dir).is_dir():
+            raise
+        log.warning("the manifest of %s cannot be read: rebuilding from the segments on disk", path.name)
+        return _orphans(index_dir, gen)
     reports = {
         rid: ReportMeta(**{k: v for k, v in r.items() if k in ReportMeta.__dataclass_fields__})
         for rid, r in manifest["reports"].items()
@@ -305,11 +323,10 @@ def _sync(
         meta_of = {seg.meta.report_id: seg.meta for seg in parts}
 
         tell(0, 1, "updating the vector store")
-        client = chroma_client(index_dir, settings)
-        col = client.get_or_create_collection(collection_name(settings, old.index_id, model), metadata={"hnsw:space": "cosine"})
+        col, client = _collection(index_dir, settings, collection_name(settings, old.index_id, model))
         where = {c.id: (seg.key, n) for seg in parts for n, c in enumerate(seg.chunks)}
         added, extra = chroma_sync(col, [c.id for c in chunks], fetch=lambda ids: _fetch(index_dir, parts, where, meta_of, ids))
-        if not todo and not report.removed and not report.added and old.generation is not None and old.model == model and not added and not extra and old.current:
+        if not todo and not report.removed and not report.added and old.generation is not None and old.model == model and not added and not extra and old.current and not generation_sound(index_dir, old.generation):
             report.n_chunks = len(chunks)
             report.seconds = time.perf_counter() - t0
             tell(1, 1, "index is up to date")
@@ -362,6 +379,26 @@ def _sync(
     report.seconds = time.perf_counter() - t0
     log.info("indexed %d reports (%d chunks) in %.1fs", len(want), report.n_chunks, report.seconds)
     return report
+
+
+def _collection(index_dir: Path, settings: IndexSettings, name: str):
+    """The index's Chroma collection, made if missing; an on-disk store too damaged to open is
+    moved aside (never deleted) and made anew, to be refilled from the segments."""
+    try:
+        client = chroma_client(index_dir, settings)
+        return client.get_or_create_collection(name, metadata={"hnsw:space": "cosine"}), client
+    except IndexDamagedError:
+        if settings.chroma_host:
+            raise
+    except Exception as exc:  # noqa: BLE001 - chromadb raises many kinds on a damaged store
+        if settings.chroma_host:
+            raise ChromaServerError(f"{settings.chroma_host}:{settings.chroma_port}", type(exc).__name__) from exc
+    aside = index_dir / f"chroma.damaged-{int(time.time())}"
+    log.warning("the vector store of %s cannot be opened: moved it to %s and rebuilding it", index_dir, aside.name)
+    forget_chroma_client(index_dir, settings)
+    os.replace(index_dir / "chroma", aside)
+    client = chroma_client(index_dir, settings)
+    return client.get_or_create_collection(name, metadata={"hnsw:space": "cosine"}), client
 
 
 def _fetch(index_dir: Path, parts: list[Segment], where: dict, meta_of: dict, ids: list[str]):
@@ -465,6 +502,54 @@ def needs_upgrade(index_dir: str | Path) -> bool:
     except ForeignIndexError:
         return False
     return m.get("version", 1) != FORMAT_VERSION or m.get("chunker") != CHUNKER_VERSION
+
+
+def check_index(index_dir: str | Path | None = None, settings: IndexSettings | None = None) -> list[str]:
+    """What is wrong with an index, one plain sentence each (empty: it is sound).
+
+    Checks every file a query reads: the live generation, each report's segment, the keyword
+    index and vocabulary, and that the vector store holds exactly the live passages.
+
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp(); _ = build_index(index_dir=d)
+    >>> check_index(d)
+    []
+    """
+    settings = settings or get_index_settings()
+    index_dir = Path(index_dir or settings.index_dir)
+    check_index_dir(index_dir)
+    gen = current_generation(index_dir)
+    if gen is None:
+        return [f"There is no index at {index_dir}."]
+    path = gen_dir(index_dir, gen)
+    if not path.is_dir():
+        return [f"Its live generation {path.name} is missing."]
+    try:
+        manifest = read_manifest(path)
+    except ForeignIndexError:
+        return [f"The manifest of {path.name} cannot be read."]
+    if manifest.get("version", 1) != FORMAT_VERSION:
+        return ["It was written by an older Arolwg and needs upgrading."]
+    problems = [f"The passages of {rid} are damaged or missing." for rid, r in sorted(manifest["reports"].items())
+                if not segment_sound(index_dir, r["segment"])]
+    problems += [p[0].upper() + p[1:] + "." for p in generation_sound(index_dir, gen)]
+    if problems:
+        return problems
+    ids = [c.id for r in sorted(manifest["reports"]) for c in read_segment(index_dir, manifest["reports"][r]["segment"], vectors=False).chunks]
+    try:
+        client = chroma_client(index_dir, settings)
+        col = client.get_collection(collection_name(settings, manifest["index_id"], manifest["embedding_model"]))
+        have: set[str] = set()
+        for off in range(0, col.count(), 10000):
+            have |= set(col.get(include=[], limit=10000, offset=off)["ids"])
+    except ChromaServerError:
+        raise
+    except Exception:  # noqa: BLE001 - any failure here means the vector store is not usable
+        return ["Its vector store cannot be opened or has no collection for this index."]
+    lacking = len(set(ids) - have)
+    if lacking:
+        problems.append(f"Its vector store lacks {lacking} of its {len(ids)} passages.")
+    return problems
 
 
 def list_reports(index_dir: str | Path | None = None, settings: IndexSettings | None = None) -> list[ReportInfo]:

@@ -118,3 +118,11 @@ class OutdatedIndexError(ArolwgError):
             f"The index at {index_dir} was written by an older Arolwg: upgrade it with "
             f"`arolwg index --index {index_dir} --upgrade` (every report it holds is kept)."
         )
+
+
+class IndexDamagedError(ArolwgError):
+    def __init__(self, index_dir: object, what: str) -> None:
+        super().__init__(
+            f"The index at {index_dir} is damaged ({what}): repair it with `arolwg index --index {index_dir} --upgrade`, "
+            "which rebuilds what is damaged from the report texts it holds."
+        )

@@ -40,7 +40,14 @@ from typing import Iterable
 import numpy as np
 
 from index.chunking import Sentence
-from index.errors import ChromaServerError, ForeignIndexError, IncompatibleIndexError, IndexMissingError, OutdatedIndexError
+from index.errors import (
+    ChromaServerError,
+    ForeignIndexError,
+    IncompatibleIndexError,
+    IndexDamagedError,
+    IndexMissingError,
+    OutdatedIndexError,
+)
 from index.settings import IndexSettings
 from index.types import Chunk, ReportMeta
 
@@ -113,7 +120,10 @@ def chroma_client(index_dir: Path, settings: IndexSettings):
             except Exception as exc:  # noqa: BLE001 - any connection failure is one sentence to the user
                 raise ChromaServerError(where, str(exc).splitlines()[0][:160] or type(exc).__name__) from exc
         else:
-            client = chromadb.PersistentClient(path=key[1], settings=ChromaSettings(anonymized_telemetry=False))
+            try:
+                client = chromadb.PersistentClient(path=key[1], settings=ChromaSettings(anonymized_telemetry=False))
+            except Exception as exc:  # noqa: BLE001 - chromadb raises many kinds on a damaged store
+                raise IndexDamagedError(index_dir, "its vector store cannot be opened") from exc
         _CLIENTS[key] = client
         return client
 
@@ -123,6 +133,10 @@ def forget_chroma_client(index_dir: Path, settings: IndexSettings) -> None:
     if not settings.chroma_host:
         with _CLIENTS_LOCK:
             _CLIENTS.pop(("disk", str(Path(index_dir).resolve() / "chroma")), None)
+            # chromadb keeps its own per-path system, broken for good once opening it failed.
+            from chromadb.api.shared_system_client import SharedSystemClient
+
+            SharedSystemClient._identifier_to_system.pop(str(Path(index_dir).resolve() / "chroma"), None)
 
 
 def collection_name(settings: IndexSettings, index_id: str, embedding_model: str) -> str:
@@ -201,10 +215,8 @@ class Segment:
 
 
 def write_segment(index_dir: Path, seg: Segment) -> None:
-    """Write a segment once, atomically (a rename); an existing complete one is kept as it is."""
+    """Write a segment atomically (a rename), replacing a damaged one of the same key."""
     final = segments_dir(index_dir) / seg.key
-    if (final / "done").is_file():
-        return
     tmp = final.with_name(seg.key + f".tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
@@ -222,7 +234,7 @@ def write_segment(index_dir: Path, seg: Segment) -> None:
         (tmp / "terms.json").write_text(json.dumps(seg.terms, ensure_ascii=False))
         (tmp / "words.json").write_text(json.dumps({"vocab": seg.vocab, "common": seg.common}, ensure_ascii=False))
         (tmp / "done").write_text(str(len(seg.chunks)))  # written last: the segment is complete
-        shutil.rmtree(final, ignore_errors=True)  # an incomplete one from a killed write
+        shutil.rmtree(final, ignore_errors=True)  # a damaged one, or one left by a killed write
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -263,13 +275,40 @@ def read_segment(index_dir: Path, key: str, *, vectors: bool = True, extras: boo
     return Segment(key, meta, "", chunks, sentences, cv, sv, terms, vocab, common)
 
 
+# What reading a damaged file raises (a truncated .npy raises ValueError, a truncated JSON file
+# JSONDecodeError, a missing one FileNotFoundError, a wrong shape KeyError or TypeError).
+_DAMAGE = (OSError, ValueError, KeyError, TypeError, EOFError)
+
+
 def segment_sound(index_dir: Path, key: str) -> bool:
-    """The segment is complete and readable (used before reusing one)."""
+    """The segment is complete and readable (checked before reusing one)."""
     try:
         read_segment(index_dir, key, extras=True)
-        return (segments_dir(index_dir) / key / "source.txt").is_file()
-    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError):
+        segment_text(index_dir, key)
+        return True
+    except _DAMAGE:
         return False
+
+
+def generation_sound(index_dir: Path, generation: int) -> list[str]:
+    """What is wrong with a generation's own files (empty: nothing)."""
+    path = gen_dir(index_dir, generation)
+    problems = []
+    try:
+        lex = json.loads((path / "lexicon.json").read_text())
+        if len(np.load(path / "vocab_vecs.npy")) != len(lex["vocab"]):
+            problems.append("its vocabulary vectors do not match its vocabulary")
+    except _DAMAGE:
+        problems.append("its vocabulary files cannot be read")
+    try:
+        m = read_manifest(path)
+        if any(r.get("n_chunks") for r in m["reports"].values()):
+            import bm25s
+
+            bm25s.BM25.load(str(path / "keyword"), mmap=True, show_progress=False)
+    except (*_DAMAGE, ForeignIndexError):
+        problems.append("its keyword index cannot be read")
+    return problems
 
 
 def segment_text(index_dir: Path, key: str) -> str:
@@ -379,8 +418,8 @@ class Generation:
             self.segments[rid] = r["segment"]
             try:
                 seg = read_segment(self.index_dir, r["segment"])
-            except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
-                raise IndexMissingError(f"{index_dir} (report {rid} is damaged: run `arolwg index` to repair it)") from exc
+            except _DAMAGE as exc:
+                raise IndexDamagedError(index_dir, f"the passages of {rid} cannot be read") from exc
             self.chunks.extend(seg.chunks)
             self.sentences.extend(seg.sentences)
             cvs.append(seg.chunk_vecs)
@@ -388,11 +427,16 @@ class Generation:
         dim = next((v.shape[1] for v in cvs if v.ndim == 2 and v.shape[0]), 384)
         self.chunk_vecs = np.concatenate(cvs).astype("float32") if cvs else np.zeros((0, dim), "float32")
         self.sent_vecs = np.concatenate(svs).astype("float32") if svs else np.zeros((0, dim), "float32")
-        lex = json.loads((path / "lexicon.json").read_text())
-        self.idf: dict[str, float] = lex["idf"]
-        self.common: frozenset[str] = frozenset(lex["common"])
-        self.vocab: list[str] = lex["vocab"]
-        self.vocab_vecs = np.load(path / "vocab_vecs.npy")
+        try:
+            lex = json.loads((path / "lexicon.json").read_text())
+            self.idf: dict[str, float] = lex["idf"]
+            self.common: frozenset[str] = frozenset(lex["common"])
+            self.vocab: list[str] = lex["vocab"]
+            self.vocab_vecs = np.load(path / "vocab_vecs.npy")
+            if len(self.vocab) != len(self.vocab_vecs):
+                raise ValueError("vocabulary and its vectors differ in length")
+        except _DAMAGE as exc:
+            raise IndexDamagedError(index_dir, "its vocabulary files cannot be read") from exc
         self._texts: dict[str, str] = {}
 
     def source_text(self, report_id: str) -> str:
@@ -461,9 +505,7 @@ class IndexStore:
                 try:
                     self._collection = client.get_collection(name)
                 except Exception as exc:  # noqa: BLE001 - the store is unusable without its collection
-                    raise IndexMissingError(
-                        f"{self.index_dir} (its vector store has no collection {name}: run `arolwg index` to repair it)"
-                    ) from exc
+                    raise IndexDamagedError(self.index_dir, f"its vector store has no collection {name}") from exc
             return self._collection
 
     def bm25(self):
@@ -472,7 +514,10 @@ class IndexStore:
             if self._bm25 is None and (self.gen.path / "keyword").is_dir():
                 import bm25s
 
-                self._bm25 = bm25s.BM25.load(str(self.gen.path / "keyword"), mmap=True, show_progress=False)
+                try:
+                    self._bm25 = bm25s.BM25.load(str(self.gen.path / "keyword"), mmap=True, show_progress=False)
+                except _DAMAGE as exc:
+                    raise IndexDamagedError(self.index_dir, "its keyword index cannot be read") from exc
                 self._bm25_vocab = self._bm25.vocab_dict
         return self._bm25
 
@@ -501,9 +546,13 @@ class IndexStore:
         if self._report_mask(report_ids) is not None:
             ids = sorted(set(report_ids) & set(self._report_no))
             where = {"report_id": ids[0]} if len(ids) == 1 else {"report_id": {"$in": ids}}
-        res = self.collection().query(
-            query_embeddings=[qvec], n_results=min(n, len(self.chunks)), where=where, include=["distances"]
-        )
+        col = self.collection()
+        try:
+            res = col.query(query_embeddings=[qvec], n_results=min(n, len(self.chunks)), where=where, include=["distances"])
+        except Exception as exc:  # noqa: BLE001 - a broken vector store is one sentence to the user
+            if self.settings.chroma_host:
+                raise ChromaServerError(f"{self.settings.chroma_host}:{self.settings.chroma_port}", str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__) from exc
+            raise IndexDamagedError(self.index_dir, "its vector store cannot be searched") from exc
         # Passages of a write not yet committed (or of a newer generation) are not this one's.
         return [(self.chunk_pos[i], 1.0 - d) for i, d in zip(res["ids"][0], res["distances"][0]) if i in self.chunk_pos]
 
@@ -563,8 +612,13 @@ def open_store(index_dir: Path, settings: IndexSettings, *, embedding_model: str
         if store is None:
             path = gen_dir(index_dir, gen)
             if not path.is_dir():
-                raise IndexMissingError(f"{index_dir} (its live generation {path.name} is missing: run `arolwg index` to repair it)")
-            store = IndexStore(index_dir, settings, Generation(index_dir, path))
+                raise IndexDamagedError(index_dir, f"its live generation {path.name} is missing")
+            try:
+                store = IndexStore(index_dir, settings, Generation(index_dir, path))
+            except ForeignIndexError as exc:
+                if segments_dir(index_dir).is_dir():  # our layout, with its manifest damaged
+                    raise IndexDamagedError(index_dir, f"the manifest of {path.name} cannot be read") from exc
+                raise
             for k in [k for k in _STORES if k[0] == key[0]]:
                 del _STORES[k]
             _STORES[key] = store

@@ -57,8 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
                        "Unchanged reports are reused, removed ones dropped; a failure leaves the previous index usable.")
     p.add_argument("--reports", metavar="DIR", help="folder of reports (default: the bundled CIW reports; AROLWG_REPORTS_DIR)")
     p.add_argument("--upgrade", action="store_true",
-                   help="bring an index written by an older Arolwg up to date, keeping every report it holds "
-                   "(uploads too), instead of making it hold the reports folder")
+                   help="upgrade or repair the index in place: bring one written by an older Arolwg up to date and "
+                   "rebuild whatever is damaged from the report texts it holds, keeping every report (uploads "
+                   "too), instead of making it hold the reports folder")
+    _common(p)
+
+    p = sub.add_parser("check", help="say whether an index is sound (exit 0) or what is damaged (exit 1)",
+                       description="Verify every file a query reads: the live generation, each report's passages, the "
+                       "keyword index, the vocabulary, and that the vector store holds every passage. "
+                       "`arolwg index --upgrade` repairs what it finds, keeping every report.")
     _common(p)
 
     p = sub.add_parser("ask", help="answer one question with cited excerpts",
@@ -73,11 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _llm_flags(p)
 
-    p = sub.add_parser("eval", help="run the benchmark on a Q&A set and compare configurations")
+    p = sub.add_parser("eval", help="run the benchmark on a Q&A set and compare configurations (--scale: the scale benchmark)")
     try:
         from eval.runner import add_arguments as eval_args
+        from eval.scale import add_arguments as scale_args
 
         eval_args(p)
+        scale_args(p)
     except ImportError:  # the runner is optional in a trimmed install
         pass
     _add_missing_common(p)
@@ -191,6 +200,20 @@ def read_history(path: str) -> list[tuple[str, str]]:
     return [(q, a) for q, a in turns]
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from index.build import check_index
+
+    settings = _settings(args)
+    problems = check_index(settings.index_dir, settings)
+    if not problems:
+        sys.stdout.write(f"The index at {settings.index_dir} is sound.\n")
+        return 0
+    for p in problems:
+        sys.stdout.write(f"{p}\n")
+    sys.stdout.write(f"Repair it with `arolwg index --index {settings.index_dir} --upgrade` (every report is kept).\n")
+    return 1
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     from rag.api import query
 
@@ -249,7 +272,13 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_index(args)
         if args.command == "ask":
             return cmd_ask(args)
+        if args.command == "check":
+            return cmd_check(args)
         if args.command == "eval":
+            if getattr(args, "scale", None):
+                from eval.scale import run as run_scale
+
+                return run_scale(args)
             from eval.runner import run
 
             return run(args)

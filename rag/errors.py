@@ -12,6 +12,7 @@ from index.errors import (  # noqa: F401 - re-exported: one module lists every u
     DiskFullError,
     ForeignIndexError,
     IncompatibleIndexError,
+    IndexDamagedError,
     IndexMissingError,
     ModelLoadError,
     NoReportsError,

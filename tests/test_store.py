@@ -1,0 +1,203 @@
+"""The segment store: writes that cost what they change, damage found and repaired, threads, kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import CARDIFF, REPO, REPORTS, WREXHAM, NEW_REPORT
+
+QUESTION = "How many case files were reviewed in Cardiff?"
+
+
+def _copy(built_index: Path, tmp_path: Path) -> Path:
+    index_dir = tmp_path / "index"
+    shutil.copytree(built_index, index_dir)
+    return index_dir
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AROLWG_")}
+    return subprocess.run([sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
+
+
+def _live(index_dir: Path) -> dict:
+    return json.loads((index_dir / (index_dir / "CURRENT").read_text().strip() / "manifest.json").read_text())
+
+
+def test_index_does_not_import_rag():
+    code = "import sys, index, index.build, index.store; print(sorted(m for m in sys.modules if m.split('.')[0] == 'rag'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert (out.returncode, out.stdout.strip()) == (0, "[]")
+
+
+def test_adding_a_report_embeds_only_that_report(tmp_path, built_index, settings, embeddings, monkeypatch):
+    from index import update_index
+
+    index_dir = _copy(built_index, tmp_path)
+    before = {r: m["segment"] for r, m in _live(index_dir)["reports"].items()}
+    encoded: list[str] = []
+    real = type(embeddings).encode_with_spans
+
+    def spy(self, texts, spans):
+        encoded.extend(texts)
+        return real(self, texts, spans)
+
+    monkeypatch.setattr(type(embeddings), "encode_with_spans", spy)
+    new = tmp_path / "ciw-powys-2021-03.txt"
+    new.write_text(NEW_REPORT)
+    done = update_index(index_dir, add=[new], settings=settings, embeddings=embeddings)
+    after = {r: m["segment"] for r, m in _live(index_dir)["reports"].items()}
+    assert (done.added, after[CARDIFF], after[WREXHAM]) == (["ciw-powys-2021-03.txt"], before[CARDIFF], before[WREXHAM])
+    n_new = _live(index_dir)["reports"]["ciw-powys-2021-03.txt"]["n_chunks"]
+    assert len(encoded) == n_new  # the new report's passages, once each, and nothing else
+    removed = update_index(index_dir, remove=["ciw-powys-2021-03.txt"], settings=settings, embeddings=embeddings)
+    assert (removed.removed, len(encoded)) == (["ciw-powys-2021-03.txt"], n_new)  # removing embeds nothing
+
+
+def test_a_report_added_again_reuses_its_segment(tmp_path, built_index, settings, embeddings):
+    from index import update_index
+
+    index_dir = _copy(built_index, tmp_path)
+    new = tmp_path / "ciw-powys-2021-03.txt"
+    new.write_text(NEW_REPORT)
+    update_index(index_dir, add=[new], settings=settings, embeddings=embeddings)
+    seg = _live(index_dir)["reports"][new.name]["segment"]
+    update_index(index_dir, remove=[new.name], settings=settings, embeddings=embeddings)
+    again = update_index(index_dir, add=[new], settings=settings, embeddings=embeddings)
+    assert (again.added, _live(index_dir)["reports"][new.name]["segment"]) == ([new.name], seg)
+
+
+def test_sentence_vectors_come_from_the_passage_pass_and_match_the_sentence(built_index, settings):
+    """Late chunking: each sentence's vector is closest to its own text among its passage's."""
+    from index.embeddings import get_embeddings
+    from index.store import open_store
+
+    store = open_store(built_index, settings)
+    emb = get_embeddings(settings)
+    rows = [r for c in store.chunks[:40] for r in store.sent_rows[c.id]][:60]
+    own = emb.encode([store.gen.sentences[r].text for r in rows])
+    sims = (store.gen.sent_vecs[rows] * own).sum(axis=1)
+    assert float(np.median(sims)) > 0.75
+
+
+def test_scoped_search_filters_inside_the_stores(built_index, settings):
+    from index.embeddings import get_embeddings
+    from index.store import open_store
+
+    store = open_store(built_index, settings)
+    q = np.asarray(get_embeddings(settings).embed_query("case files reviewed"), dtype="float32")
+    for search in (lambda ids: store.dense_search(q.tolist(), 10, ids), lambda ids: store.sentence_search(q, 10, ids),
+                   lambda ids: store.keyword_search(["case", "file", "review"], 10, ids)):
+        hits = search([WREXHAM])
+        assert hits and {store.chunks[p].report_id for p, _ in hits} == {WREXHAM}
+        assert search([]) == []
+        assert {store.chunks[p].report_id for p, _ in search(None)} == {CARDIFF, WREXHAM}
+
+
+def test_concurrent_first_queries_in_a_fresh_process_all_answer(built_index):
+    code = f"""
+import threading
+from rag import query
+out, errs = [], []
+def ask():
+    try:
+        out.append(query({QUESTION!r}, index_dir={str(built_index)!r}).text)
+    except Exception as exc:
+        errs.append(repr(exc))
+ts = [threading.Thread(target=ask) for _ in range(6)]
+[t.start() for t in ts]; [t.join() for t in ts]
+print(len(out), sum('50 case files' in t for t in out), errs)
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AROLWG_")}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    assert r.stdout.strip().splitlines()[-1] == "6 6 []", r.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    "damage, what",
+    [
+        ("segment-chunks", "the passages of ciw-cardiff-2020-12.txt cannot be read"),
+        ("segment-vectors", "the passages of ciw-cardiff-2020-12.txt cannot be read"),
+        ("vocabulary", "its vocabulary files cannot be read"),
+        ("current-missing", "its live generation gen-000009 is missing"),
+        ("chroma-deleted", "its vector store has no collection"),
+    ],
+)
+def test_a_damaged_index_says_so_and_arolwg_index_upgrade_repairs_it(tmp_path, built_index, damage, what):
+    index_dir = _copy(built_index, tmp_path)
+    live = index_dir / (index_dir / "CURRENT").read_text().strip()
+    seg = index_dir / "segments" / _live(index_dir)["reports"][CARDIFF]["segment"]
+    if damage == "segment-chunks":
+        data = (seg / "chunks.jsonl").read_bytes()
+        (seg / "chunks.jsonl").write_bytes(data[: len(data) // 2])
+    elif damage == "segment-vectors":
+        data = (seg / "sent_vecs.npy").read_bytes()
+        (seg / "sent_vecs.npy").write_bytes(data[: len(data) // 3])
+    elif damage == "vocabulary":
+        (live / "lexicon.json").write_text('{"idf": {"broken')
+    elif damage == "current-missing":
+        (index_dir / "CURRENT").write_text("gen-000009")
+    elif damage == "chroma-deleted":
+        shutil.rmtree(index_dir / "chroma")
+    asked = _cli("ask", QUESTION, "--index", str(index_dir))
+    assert asked.returncode == 2 and "Traceback" not in asked.stderr
+    assert asked.stderr.startswith(f"arolwg: The index at {index_dir} is damaged ({what}")
+    assert asked.stderr.rstrip().endswith("which rebuilds what is damaged from the report texts it holds.")
+    checked = _cli("check", "--index", str(index_dir))
+    assert checked.returncode == 1 and "Traceback" not in checked.stderr, checked.stdout + checked.stderr
+    repaired = _cli("index", "--index", str(index_dir), "--upgrade")
+    assert repaired.returncode == 0, repaired.stderr
+    assert _cli("check", "--index", str(index_dir)).stdout == f"The index at {index_dir} is sound.\n"
+    answer = _cli("ask", QUESTION, "--index", str(index_dir))
+    assert answer.returncode == 0 and "50 case files" in answer.stdout, answer.stderr
+
+
+def test_a_chroma_database_overwritten_with_garbage_is_moved_aside_and_rebuilt(tmp_path, built_index):
+    index_dir = _copy(built_index, tmp_path)
+    (index_dir / "chroma" / "chroma.sqlite3").write_bytes(b"not a database" * 100)
+    asked = _cli("ask", QUESTION, "--index", str(index_dir))
+    assert asked.returncode == 2 and asked.stderr.startswith(f"arolwg: The index at {index_dir} is damaged (its vector store")
+    assert _cli("index", "--index", str(index_dir), "--upgrade").returncode == 0
+    assert "50 case files" in _cli("ask", QUESTION, "--index", str(index_dir)).stdout
+    assert len(list(index_dir.glob("chroma.damaged-*"))) == 1  # kept, never deleted
+
+
+def test_kill_9_during_a_write_leaves_the_last_index_answering_and_the_next_write_completes(tmp_path, built_index, settings, embeddings):
+    from index import list_reports, update_index
+    from rag import query
+
+    index_dir = _copy(built_index, tmp_path)
+    folder = tmp_path / "more"
+    folder.mkdir()
+    for n in range(6):  # enough work that the kill lands midway
+        (folder / f"newport-{n}.txt").write_text((REPORTS / CARDIFF).read_text().replace("Cardiff", f"Newport{n}"))
+    code = f"from index import update_index; import glob; update_index({str(index_dir)!r}, add=sorted(glob.glob({str(folder)!r} + '/*.txt')))"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AROLWG_")}
+    old_segments = set(os.listdir(index_dir / "segments"))
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env)
+    deadline = time.monotonic() + 300
+    # Killed as soon as the write has put its first new segment on disk, well before its commit.
+    while time.monotonic() < deadline and proc.poll() is None and not set(os.listdir(index_dir / "segments")) - old_segments:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert (index_dir / "CURRENT").read_text() == "gen-000001"
+    ans = query(QUESTION, index_dir=index_dir, settings=settings, embeddings=embeddings)
+    assert "50 case files" in ans.text
+    done = update_index(index_dir, add=sorted(folder.glob("*.txt")), settings=settings, embeddings=embeddings)
+    assert sorted(done.added) == [f"newport-{n}.txt" for n in range(6)]
+    assert len(list_reports(index_dir, settings)) == 8
+    assert not list((index_dir / "segments").glob("*.tmp-*"))
+    from index.build import check_index
+
+    assert check_index(index_dir, settings) == []
