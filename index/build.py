@@ -271,6 +271,8 @@ def _sync(
         if progress:
             progress(done, total, msg)
 
+    if settings.chroma_host:
+        chroma_client(index_dir, settings)  # an unreachable server fails now, before any embedding
     with write_lock(index_dir):
         old = _read_old(index_dir, settings)
         want: dict[str, ReportMeta] = {}  # report id -> metadata, for the new generation
@@ -323,9 +325,11 @@ def _sync(
         meta_of = {seg.meta.report_id: seg.meta for seg in parts}
 
         tell(0, 1, "updating the vector store")
-        col, client = _collection(index_dir, settings, collection_name(settings, old.index_id, model))
+        with _server_errors(settings):
+            col, client = _collection(index_dir, settings, collection_name(settings, old.index_id, model))
         where = {c.id: (seg.key, n) for seg in parts for n, c in enumerate(seg.chunks)}
-        added, extra = chroma_sync(col, [c.id for c in chunks], fetch=lambda ids: _fetch(index_dir, parts, where, meta_of, ids))
+        with _server_errors(settings):
+            added, extra = chroma_sync(col, [c.id for c in chunks], fetch=lambda ids: _fetch(index_dir, parts, where, meta_of, ids))
         if not todo and not report.removed and not report.added and old.generation is not None and old.model == model and not added and not extra and old.current and not generation_sound(index_dir, old.generation):
             report.n_chunks = len(chunks)
             report.seconds = time.perf_counter() - t0
@@ -366,7 +370,8 @@ def _sync(
             vocab_vecs=vocab_vecs,
         )
         # Committed: what only the old generation used can go.
-        chroma_delete(col, extra)
+        with _server_errors(settings):
+            chroma_delete(col, extra)
         for name in old.legacy:
             with contextlib.suppress(Exception):
                 client.delete_collection(name)
@@ -379,6 +384,19 @@ def _sync(
     report.seconds = time.perf_counter() - t0
     log.info("indexed %d reports (%d chunks) in %.1fs", len(want), report.n_chunks, report.seconds)
     return report
+
+
+@contextlib.contextmanager
+def _server_errors(settings: IndexSettings):
+    """A Chroma server failing mid-write is one sentence; nothing is committed before it answers."""
+    try:
+        yield
+    except ArolwgError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - httpx and chromadb raise many kinds
+        if not settings.chroma_host:
+            raise
+        raise ChromaServerError(f"{settings.chroma_host}:{settings.chroma_port}", str(exc).splitlines()[0][:160] if str(exc).strip() else type(exc).__name__) from exc
 
 
 def _collection(index_dir: Path, settings: IndexSettings, name: str):

@@ -128,6 +128,17 @@ def chroma_client(index_dir: Path, settings: IndexSettings):
         return client
 
 
+def _server_error(settings: IndexSettings, exc: BaseException) -> ChromaServerError:
+    why = str(exc).splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+    return ChromaServerError(f"{settings.chroma_host}:{settings.chroma_port}", why)
+
+
+def _is_missing(exc: BaseException) -> bool:
+    """Chroma's way of saying a collection does not exist (its error classes vary by version)."""
+    text = f"{type(exc).__name__} {exc}".lower()
+    return "notfound" in text.replace(" ", "") or "does not exist" in text
+
+
 def forget_chroma_client(index_dir: Path, settings: IndexSettings) -> None:
     """Drop the cached on-disk client of an index (its folder was deleted or is being rebuilt)."""
     if not settings.chroma_host:
@@ -505,6 +516,8 @@ class IndexStore:
                 try:
                     self._collection = client.get_collection(name)
                 except Exception as exc:  # noqa: BLE001 - the store is unusable without its collection
+                    if self.settings.chroma_host and not _is_missing(exc):
+                        raise _server_error(self.settings, exc) from exc
                     raise IndexDamagedError(self.index_dir, f"its vector store has no collection {name}") from exc
             return self._collection
 
@@ -551,7 +564,7 @@ class IndexStore:
             res = col.query(query_embeddings=[qvec], n_results=min(n, len(self.chunks)), where=where, include=["distances"])
         except Exception as exc:  # noqa: BLE001 - a broken vector store is one sentence to the user
             if self.settings.chroma_host:
-                raise ChromaServerError(f"{self.settings.chroma_host}:{self.settings.chroma_port}", str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__) from exc
+                raise _server_error(self.settings, exc) from exc
             raise IndexDamagedError(self.index_dir, "its vector store cannot be searched") from exc
         # Passages of a write not yet committed (or of a newer generation) are not this one's.
         return [(self.chunk_pos[i], 1.0 - d) for i, d in zip(res["ids"][0], res["distances"][0]) if i in self.chunk_pos]
@@ -592,7 +605,7 @@ class IndexStore:
         return [(int(d), float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
 
 
-_STORES: dict[tuple[str, int, str], IndexStore] = {}
+_STORES: dict[tuple[str, int, str, int, str], IndexStore] = {}
 _STORES_LOCK = threading.Lock()
 
 
@@ -606,7 +619,7 @@ def open_store(index_dir: Path, settings: IndexSettings, *, embedding_model: str
     gen = current_generation(index_dir)
     if gen is None:
         raise IndexMissingError(index_dir)
-    key = (str(index_dir.resolve()), gen, settings.chroma_host)
+    key = (str(index_dir.resolve()), gen, settings.chroma_host, settings.chroma_port, settings.collection)
     with _STORES_LOCK:
         store = _STORES.get(key)
         if store is None:
