@@ -47,6 +47,7 @@ from index.store import (
     generation_sound,
     gen_dir,
     new_index_id,
+    original_path,
     open_store,
     rank_bm25_idf,
     read_manifest,
@@ -109,7 +110,7 @@ def _lower_stems(chunks: list[Chunk]) -> list[str]:
     return sorted(set(stems(sorted(found))))
 
 
-def _chunked(key: str, meta: ReportMeta, text: str) -> Segment:
+def _chunked(key: str, meta: ReportMeta, text: str, original: Path | None = None) -> Segment:
     """A report's segment before embedding: cleaned, chunked, tokenised."""
     chunks, sentences = chunk_report(meta.report_id, clean_text(text))
     by_chunk: dict[str, list[Sentence]] = {}
@@ -128,6 +129,7 @@ def _chunked(key: str, meta: ReportMeta, text: str) -> Segment:
         terms=[terms(" ".join(c.section[-2:]) + " " + c.text) for c in chunks],
         vocab=vocabulary(c.text for c in chunks),
         common=_lower_stems(chunks),
+        original=original,
     )
 
 
@@ -277,6 +279,7 @@ def _sync(
         old = _read_old(index_dir, settings)
         want: dict[str, ReportMeta] = {}  # report id -> metadata, for the new generation
         texts: dict[str, str] = {}  # report id -> source text, for reports read from files now
+        files_by_id: dict[str, Path] = {}  # report id -> the file it was read from now
         if keep_others:
             want.update({rid: m for rid, m in old.reports.items() if rid not in remove})
         for n, path in enumerate(files):
@@ -302,6 +305,7 @@ def _sync(
             (report.skipped if unchanged else report.added).append(rid)
             want[rid] = meta
             texts[rid] = loaded.source_text
+            files_by_id[rid] = path
         report.removed = sorted(set(old.reports) - set(want))
         if not want and not report.removed:
             raise NoReportsError(", ".join(p.name for p in files) or index_dir)
@@ -314,7 +318,7 @@ def _sync(
             if (segments_dir(index_dir) / key / "done").is_file() and (rid not in texts or rid in old.reports) and segment_sound(index_dir, key):
                 continue
             text = texts[rid] if rid in texts else old.text(rid)
-            todo.append(_chunked(key, want[rid], text))
+            todo.append(_chunked(key, want[rid], text, files_by_id.get(rid)))
         if todo:
             _embed(todo, emb, tell)
             for seg in todo:
@@ -355,7 +359,7 @@ def _sync(
             "embedding_model": model,
             "chunker": CHUNKER_VERSION,
             "reports": {
-                rid: {**asdict(meta_of[rid]), "segment": keys[rid], "n_chunks": len(seg.chunks)}
+                rid: {**asdict(want[rid]), "segment": keys[rid], "n_chunks": len(seg.chunks)}
                 for rid, seg in zip(sorted(want), parts)
             },
         }
@@ -520,6 +524,18 @@ def needs_upgrade(index_dir: str | Path) -> bool:
     except ForeignIndexError:
         return False
     return m.get("version", 1) != FORMAT_VERSION or m.get("chunker") != CHUNKER_VERSION
+
+
+def original_file(report_id: str, index_dir: str | Path | None = None, settings: IndexSettings | None = None) -> Path | None:
+    """The copy of a report's original file (PDF, DOCX, HTML, text) the index keeps, or None.
+
+    Only files the index holds are ever returned: the path comes from the live manifest, never
+    from the caller.
+    """
+    settings = settings or get_index_settings()
+    store = open_store(Path(index_dir or settings.index_dir), settings)
+    key = store.gen.segments.get(report_id)
+    return original_path(store.index_dir, key) if key else None
 
 
 def check_index(index_dir: str | Path | None = None, settings: IndexSettings | None = None) -> list[str]:

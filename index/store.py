@@ -223,6 +223,13 @@ class Segment:
     terms: list[list[str]]  # each chunk's keyword terms
     vocab: list[str]  # the report's content words, for word bridging
     common: list[str]  # stems of the words the report writes in lower case
+    original: Path | None = None  # the file the report was read from, kept as ``original<suffix>``
+
+
+def original_path(index_dir: Path, key: str) -> Path | None:
+    """The copy of the report's original file a segment keeps (None: it has none)."""
+    found = sorted((segments_dir(index_dir) / key).glob("original.*"))
+    return found[0] if found else None
 
 
 def write_segment(index_dir: Path, seg: Segment) -> None:
@@ -244,6 +251,11 @@ def write_segment(index_dir: Path, seg: Segment) -> None:
         np.save(tmp / "sent_vecs.npy", seg.sent_vecs.astype("float32"))
         (tmp / "terms.json").write_text(json.dumps(seg.terms, ensure_ascii=False))
         (tmp / "words.json").write_text(json.dumps({"vocab": seg.vocab, "common": seg.common}, ensure_ascii=False))
+        # The original file (a PDF to open at its page, a DOCX to download) survives the uploaded
+        # file being deleted; one kept by a segment being rewritten is carried over.
+        original = seg.original if seg.original is not None and seg.original.is_file() else original_path(index_dir, seg.key)
+        if original is not None:
+            shutil.copyfile(original, tmp / f"original{original.suffix.lower()}")
         (tmp / "done").write_text(str(len(seg.chunks)))  # written last: the segment is complete
         shutil.rmtree(final, ignore_errors=True)  # a damaged one, or one left by a killed write
         os.replace(tmp, final)
