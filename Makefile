@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: chat test eval index install install-dev clean chromium
+.PHONY: chat test eval bench-scale index install install-dev clean chromium
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "Python 3.11 is needed: set PY=/path/to/python3.11"; exit 1; }
@@ -33,6 +33,11 @@ chat: install
 
 eval: install-dev
 	$(BIN)/arolwg eval
+
+# The scale benchmark (eval/scale.py): `make bench-scale SCALE=2,100 QUESTIONS=20` for a quick run.
+SCALE ?= 2,100,500,1000
+bench-scale: install-dev
+	$(BIN)/arolwg eval --scale $(SCALE) $(if $(QUESTIONS),--scale-questions $(QUESTIONS))
 
 # The browser tests drive Debian's Chromium (/usr/bin/chromium). When it is missing, `make test`
 # installs it with chromium-driver if it can (root, with apt-get), or says in one line what to run.
