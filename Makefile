@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: chat test eval bench-scale index install install-dev clean chromium
+.PHONY: chat test eval bench-scale bench-load index install install-dev clean chromium
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "Python 3.11 is needed: set PY=/path/to/python3.11"; exit 1; }
@@ -38,6 +38,11 @@ eval: install-dev
 SCALE ?= 2,100,500,1000
 bench-scale: install-dev
 	$(BIN)/arolwg eval --scale $(SCALE) $(if $(QUESTIONS),--scale-questions $(QUESTIONS))
+
+# The load benchmark (eval/load.py): SESSIONS chat sessions at once against `arolwg chat` on 127.0.0.1.
+SESSIONS ?= 20
+bench-load: install-dev
+	$(BIN)/arolwg eval --load $(SESSIONS)
 
 # The browser tests drive Debian's Chromium (/usr/bin/chromium). When it is missing, `make test`
 # installs it with chromium-driver if it can (root, with apt-get), or says in one line what to run.

@@ -89,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
         scale_args(p)
     except ImportError:  # the runner is optional in a trimmed install
         pass
+    try:
+        from eval.load import add_arguments as load_args
+
+        load_args(p)
+    except ImportError:
+        pass
     _add_missing_common(p)
 
     p = sub.add_parser("chat", help="start the web chat on 127.0.0.1")
@@ -275,6 +281,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check":
             return cmd_check(args)
         if args.command == "eval":
+            if getattr(args, "load", None):
+                from eval.load import run as run_load
+
+                return run_load(args)
             if getattr(args, "scale", None):
                 from eval.scale import run as run_scale
 
