@@ -133,15 +133,23 @@ def _chunked(key: str, meta: ReportMeta, text: str, original: Path | None = None
     )
 
 
-def _embed(segs: list[Segment], emb, progress: Callable[[int, int, str], None] | None) -> None:
+def _embed(segs: list[Segment], emb, progress: Callable[[int, int, str], None] | None, on_done: Callable[[Segment], None]) -> None:
     """Embed the chunks of ``segs`` and their sentences: one transformer pass per chunk when the
-    model allows it (sentence vectors pooled from the chunk's tokens), else both encoded."""
+    model allows it (sentence vectors pooled from the chunk's tokens), else both encoded.
+
+    ``on_done(seg)`` is called as soon as a segment's vectors are complete, so a long build keeps
+    what it has finished (a killed build resumes from there) and holds few vectors in memory.
+    """
     items = [(seg, i) for seg in segs for i in range(len(seg.chunks))]
     late = hasattr(emb, "encode_with_spans")
     total, done, t0 = len(items), 0, time.perf_counter()
-    dims: dict[str, list[np.ndarray]] = {seg.key: [] for seg in segs}
+    cvecs: dict[str, list[np.ndarray]] = {seg.key: [] for seg in segs}
     svecs: dict[str, list[np.ndarray]] = {seg.key: [] for seg in segs}
     per_chunk = {seg.key: _group_sentences(seg) for seg in segs}
+    for seg in segs:
+        if not seg.chunks:
+            seg.chunk_vecs, seg.sent_vecs = np.zeros((0, 384), "float32"), np.zeros((0, 384), "float32")
+            on_done(seg)
     step = 256  # chunks per progress update
     for b in range(0, total, step):
         part = items[b : b + step]
@@ -156,21 +164,17 @@ def _embed(segs: list[Segment], emb, progress: Callable[[int, int, str], None] |
             for ss in sents:
                 sv.append(flat[at : at + len(ss)])
                 at += len(ss)
-        for (seg, _), c, s in zip(part, cv, sv):
-            dims[seg.key].append(np.asarray(c, "float32")[None, :])
-            svecs[seg.key].append(np.asarray(s, "float32").reshape(-1, len(c)))
+        for (seg, _), c, sentv in zip(part, cv, sv):
+            cvecs[seg.key].append(np.asarray(c, "float32")[None, :])
+            svecs[seg.key].append(np.asarray(sentv, "float32").reshape(-1, len(c)))
+            if len(cvecs[seg.key]) == len(seg.chunks):
+                seg.chunk_vecs = np.concatenate(cvecs.pop(seg.key))
+                seg.sent_vecs = np.concatenate(svecs.pop(seg.key))
+                on_done(seg)
         done += len(part)
         if progress:
             rate = done / max(time.perf_counter() - t0, 1e-6)
             progress(done, total, f"embedding passages ({rate:.0f}/s)")
-    for seg in segs:
-        dim = emb_dim(dims[seg.key])
-        seg.chunk_vecs = np.concatenate(dims[seg.key]) if dims[seg.key] else np.zeros((0, dim), "float32")
-        seg.sent_vecs = np.concatenate(svecs[seg.key]) if svecs[seg.key] else np.zeros((0, dim), "float32")
-
-
-def emb_dim(vecs: list[np.ndarray]) -> int:
-    return vecs[0].shape[1] if vecs else 384
 
 
 def _group_sentences(seg: Segment) -> list[list[Sentence]]:
@@ -320,9 +324,12 @@ def _sync(
             text = texts[rid] if rid in texts else old.text(rid)
             todo.append(_chunked(key, want[rid], text, files_by_id.get(rid)))
         if todo:
-            _embed(todo, emb, tell)
-            for seg in todo:
+            def keep(seg: Segment) -> None:
                 write_segment(index_dir, seg)
+                seg.chunk_vecs = seg.sent_vecs = np.zeros((0, 0), "float32")  # on disk now
+                seg.text = ""
+
+            _embed(todo, emb, tell, keep)
         # What the new generation is made of, read back from the segments (vectors not needed).
         parts = [read_segment(index_dir, keys[rid], vectors=False, extras=True) for rid in sorted(want)]
         chunks = [c for seg in parts for c in seg.chunks]
