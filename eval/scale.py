@@ -98,6 +98,8 @@ EXTRA_FIELDS: dict[str, type | tuple[type, ...]] = {
     "answerable": int,
     "skipped_lines": int,
     "metrics": dict,
+    "per_kind": dict,
+    "misses": dict,
     "isolated": bool,
     "warnings": list,
 }
@@ -328,7 +330,7 @@ def measure_query(index_dir: Path, qa_path: Path, limit: int | None, progress: P
     }
 
     from eval.dataset import load_qa
-    from eval.runner import _Ours, _warm_up, aggregate
+    from eval.runner import _Ours, _warm_up, aggregate, per_kind
     from index import source_text
     from index.embeddings import get_embeddings
     from rag.settings import get_settings
@@ -359,6 +361,12 @@ def measure_query(index_dir: Path, qa_path: Path, limit: int | None, progress: P
             "recall@5": metrics["recall@5"],
             "fact_accuracy": metrics["fact_accuracy"],
             "metrics": metrics,
+            "per_kind": per_kind(results),
+            # Which questions the distractors cost: compare these lists across N.
+            "misses": {
+                "not_in_top5": [r.id for r in results if r.answerable and (r.first_hit() is None or r.first_hit() > 5)],
+                "facts_missing": [r.id for r in results if r.correct is False],
+            },
             "query_peak_rss_mb": peak_rss_mb(),
         }
     )

@@ -115,6 +115,24 @@ def to_markdown(result: ScaleResult, chart_name: str | None) -> str:
         out += [f"![scale chart]({chart_name})", ""]
     out += [f"## Targets at N = {last:,}", "", "| target | measured | verdict |", "|---|---:|---|"]
     out += [f"| {t} | {v} | {verdict} |" for t, v, verdict in target_rows(result)]
+    kinds = sorted({k for r in result.rows for k in r.get("per_kind", {})})
+    if kinds:
+        out += [
+            "",
+            "## Quality by kind of question",
+            "",
+            "recall@5 / fact accuracy per N (the question ids each N misses are in the JSON, `misses`).",
+            "",
+            "| kind | n | " + " | ".join(f"N={r['n']:,}" for r in result.rows) + " |",
+            "|---|---:|" + "---:|" * len(result.rows),
+        ]
+        for kind in kinds:
+            cells = []
+            for r in result.rows:
+                v = r.get("per_kind", {}).get(kind, {})
+                cells.append(f"{fmt('score', v.get('recall@5'))} / {fmt('score', v.get('fact_accuracy'))}")
+            n = next((r["per_kind"][kind]["n"] for r in result.rows if kind in r.get("per_kind", {})), 0)
+            out.append(f"| {kind} | {n} | " + " | ".join(cells) + " |")
     out += [
         "",
         "## How it was measured",

@@ -248,7 +248,10 @@ def test_tiny_scale_run_writes_every_result(tmp_path, embeddings):
     assert header == "| " + " | ".join(label for _, label, _ in COLUMNS) + " |"
     lines = [line for line in md.splitlines() if re.match(r"\| [24] \|", line)]
     assert [line.count("|") for line in lines] == [len(COLUMNS) + 1] * 2 and "n/a" not in "".join(lines)
-    assert "## Targets at N = 4" in md and "![scale chart](scale.png)" in md
+    assert "## Targets at N = 4" in md and "![scale chart](scale.png)" in md and "## Quality by kind of question" in md
+    for r in rows:
+        assert sum(v["n"] for v in r["per_kind"].values()) == 2
+        assert sorted(r["misses"]) == ["facts_missing", "not_in_top5"]
     assert md.count("| met |") + md.count("| **not met** |") == 9
     png = (out / "scale.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
