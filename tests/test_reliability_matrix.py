@@ -100,24 +100,30 @@ def test_a_file_over_the_size_limit_gets_one_sentence_and_the_rest_is_indexed(tm
     assert launch_kwargs(limited)["max_file_size"] == "1mb"  # the web upload refuses it before it arrives
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 7: a file left with no passages after cleaning is indexed "
+@pytest.mark.xfail(strict=True, reason="issue 13 item 7: a PDF left with no passages after cleaning is indexed "
                    "silently with 0 passages; index/build.py should warn (or refuse it)")
-def test_a_file_that_yields_no_passages_is_reported(tmp_path, settings, embeddings, caplog):
+def test_a_pdf_that_yields_no_passages_is_reported(tmp_path, settings, embeddings, caplog):
     from index import build_index, list_reports
 
     reports = tmp_path / "reports"
     reports.mkdir()
     shutil.copy(REPORTS / CARDIFF, reports)
-    # Four pages of the same line: it passes the loader's "almost no text" check (40 words), and
-    # cleaning then strips it from every page as a running header, leaving nothing to chunk.
-    line = "This page is intentionally left blank for printing purposes only, says the council."
-    (reports / "blank.txt").write_text("\f".join([line] * 4), encoding="utf-8")
+    # A PDF of four pages of the same line: it passes the loader's "almost no text" check (52
+    # words), and cleaning then strips the line from every page as a running header.
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=11)
+    for _ in range(4):
+        pdf.add_page()
+        pdf.cell(0, 8, "This page is intentionally left blank for printing purposes only, says the council.")
+    pdf.output(str(reports / "blank.pdf"))
     caplog.set_level("WARNING")
     report = build_index(reports, tmp_path / "index", settings=settings, embeddings=embeddings)
     chunks = {r.report_id: r.n_chunks for r in list_reports(tmp_path / "index", settings)}
-    warned = any("blank.txt" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
-    listed = "blank.txt" in {name for name, _ in report.failed}
-    assert warned or listed, f"blank.txt was indexed with {chunks.get('blank.txt')} passages and no warning"
+    warned = any("blank.pdf" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    listed = "blank.pdf" in {name for name, _ in report.failed}
+    assert warned or listed, f"blank.pdf was indexed with {chunks.get('blank.pdf')} passages and no warning"
 
 
 # ---------------------------------------------------------------- two writers
