@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from index.clean import Mapped
 from index.types import Chunk
 
-CHUNKER_VERSION = "4"  # bump when chunking changes, so re-indexing re-chunks unchanged reports
+CHUNKER_VERSION = "5"  # bump when chunking changes, so re-indexing re-chunks unchanged reports
 
 _LIST_ITEM = re.compile(r"^\s*(?:\(?\d{1,2}[.)]|[-•–*])\s+")
 _NUMBERED = re.compile(r"^\s*\(?\d{1,2}[.)]\s+")
@@ -34,6 +34,8 @@ _SUB = re.compile(
     r"priorities for improvement|what we found|we asked)\b",
     re.I,
 )
+# A table row as PDF extraction gives it: cells on one line, the last a number ("Case files read 41").
+_ROW = re.compile(r"\S\s+[(£]?\d[\d,.]*%?\)?$")
 _ABBREV = re.compile(r"\b(e\.g|i\.e|etc|no|nos|dr|mr|mrs|ms|st|vs|cf|para|approx|incl)\.$", re.I)
 
 
@@ -79,7 +81,12 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
             _ABBREV.search(text[start : mm.start() + 1]) or re.fullmatch(r"\(?\d{1,2}[.)]?", piece)
         ):
             continue
-        if mm.group() == "\n" and not re.search(r"[.!?:;][\"'”’)]?\s*$", text[start : mm.start()]) and not _LIST_ITEM.match(text[end:]):
+        if (
+            mm.group() == "\n"
+            and not re.search(r"[.!?:;][\"'”’)]?\s*$", text[start : mm.start()])
+            and not _LIST_ITEM.match(text[end:])
+            and not _ROW.search(text[start : mm.start()])  # a table row ends at its line's end
+        ):
             continue  # one line wrapped onto the next (a title over several lines), not two sentences
         if piece:
             spans.append(_strip_span(text, start, end))
@@ -108,18 +115,43 @@ class _Block:
     section: tuple[str, ...]
 
 
+def table_rows(lines: list[str]) -> set[int]:
+    """Indexes of the lines that are rows of a table: lines ending in a number, next to another
+    (blank lines between are skipped), and the heading-like line over such a run (its header
+    row, "Evidence gathered  Number"). Without this, short rows read as headings and the table's
+    cells would be in no passage."""
+    filled = [i for i, ln in enumerate(lines) if ln.strip()]
+    numeric = [bool(_ROW.search(lines[i].strip())) for i in filled]
+    rows: set[int] = set()
+    for k, i in enumerate(filled):
+        if numeric[k] and ((k > 0 and numeric[k - 1]) or (k + 1 < len(filled) and numeric[k + 1])):
+            rows.add(i)
+            above = filled[k - 1] if k > 0 else None
+            if above is not None and above not in rows and not numeric[k - 1] and _generic_heading(lines[above]):
+                rows.add(above)
+    return rows
+
+
+def _generic_heading(line: str) -> bool:
+    """A heading only by its shape (short, capitalised, no full stop), not a known CIW heading."""
+    s = line.strip()
+    return heading_level(s) == 1 and not _PRINCIPLE.match(s)
+
+
 def _blocks(m: Mapped) -> list[_Block]:
     blocks: list[_Block] = []
     levels: list[str | None] = [None, None, None]
     offset = 0
     seen_top = False
-    for line in m.text.split("\n"):
+    lines = m.text.split("\n")
+    rows = table_rows(lines)
+    for i, line in enumerate(lines):
         start, end = offset, offset + len(line)
         offset = end + 1
         s = line.strip()
         if not s:
             continue
-        level = heading_level(s)
+        level = None if i in rows else heading_level(s)
         if level is not None and (seen_top or level == 0 and _TOP.match(s)):
             seen_top = True
             if level == 1 and levels[0] and _TOP.match(levels[0]):

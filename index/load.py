@@ -1,8 +1,10 @@
 """Load report files (text, Markdown, PDF, DOCX, HTML) into their source text.
 
 The *source text* is what every span in the index points into: for text and Markdown it is the
-file's content exactly; for PDF, DOCX and HTML it is the extracted text (pages of a PDF joined by a
-form feed). It is stored in the index so any excerpt can be shown in place and checked.
+file's content exactly; for PDF, DOCX and HTML it is the extracted text (the pages of a PDF joined
+by a form feed, without their running headers, footers and page numbers, so the page of an offset
+is the number of form feeds before it, plus one). It is stored in the index so any excerpt can be
+shown in place and checked.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from index.clean import strip_page_furniture
 from index.errors import ArolwgError, CorruptFileError, PasswordProtectedError, UnsupportedFileError
 
 log = logging.getLogger(__name__)
@@ -117,7 +120,9 @@ def _pdf(path: Path) -> str:
         raise PasswordProtectedError(path.name) from exc
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
         raise CorruptFileError(path.name, f"it is not a readable PDF: {_scrub(exc, path)}") from exc
-    return "\n\f\n".join(pages)
+    # Running headers, footers and page numbers are left out of the source text (the page breaks
+    # stay), so a sentence broken across pages is one span of the report's own words.
+    return "\n\f\n".join(strip_page_furniture(pages))
 
 
 def _docx(path: Path) -> str:

@@ -100,16 +100,14 @@ def test_a_file_over_the_size_limit_gets_one_sentence_and_the_rest_is_indexed(tm
     assert launch_kwargs(limited)["max_file_size"] == "1mb"  # the web upload refuses it before it arrives
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 7: a PDF left with no passages after cleaning is indexed "
-                   "silently with 0 passages; index/build.py should warn (or refuse it)")
 def test_a_pdf_that_yields_no_passages_is_reported(tmp_path, settings, embeddings, caplog):
     from index import build_index, list_reports
 
     reports = tmp_path / "reports"
     reports.mkdir()
     shutil.copy(REPORTS / CARDIFF, reports)
-    # A PDF of four pages of the same line: it passes the loader's "almost no text" check (52
-    # words), and cleaning then strips the line from every page as a running header.
+    # A PDF of four pages of the same line: the loader strips it from every page as a running
+    # header, and the text left fails its "almost no text" check: the file is listed as failed.
     from fpdf import FPDF
 
     pdf = FPDF()
