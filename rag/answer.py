@@ -17,6 +17,7 @@ import numpy as np
 from index.meta import short_name
 from index.store import IndexStore
 from index.text import stems, terms
+from rag.pages import page_fields
 from rag.retrieval import Retrieval
 from rag.types import Answer, Citation, Passage
 
@@ -258,8 +259,11 @@ def cite(store: IndexStore, row: int, passage: Passage, n: int) -> tuple[Citatio
     """Citation ``n`` of sentence ``row`` (its quote verbatim from the source), and the sentence as
     the answer shows it, ending in ``[n]``."""
     sent = store.gen.sentences[row]
-    quote = store.source_text(passage.source)[sent.start : sent.end]
-    citation = Citation(n, passage.source, passage.title, passage.authority, passage.section, quote, sent.start, sent.end, passage)
+    text = store.source_text(passage.source)
+    citation = Citation(
+        n, passage.source, passage.title, passage.authority, passage.section, text[sent.start : sent.end], sent.start, sent.end,
+        passage, **page_fields(passage.source, text, sent.start, sent.end),
+    )
     return citation, f"{' '.join(sent.text.split())} [{n}]"  # a wrapped title reads as one line
 
 

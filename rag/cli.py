@@ -170,20 +170,19 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_answer(ans) -> None:
+def _print_answer(ans, reports=None) -> None:
+    from rag.references import sources_text, where
+
     out = sys.stdout
     if ans.notice:
         out.write(f"Note: {ans.notice}\n")
     out.write(ans.text + "\n")
     if ans.citations:
-        out.write("\nSources:\n")
-        for c in ans.citations:
-            quote = " ".join(c.quote.split())
-            out.write(f"[{c.n}] {c.title} — {' › '.join(c.section)} (chars {c.start}-{c.end})\n    “{quote}”\n")
+        out.write(f"\n{sources_text(ans, reports)}\n")
     elif ans.abstained and ans.passages:
         out.write("\nClosest passages:\n")
         for p in ans.passages[:3]:
-            out.write(f"- {p.title} — {' › '.join(p.section)}: {p.text[:200]}…\n")
+            out.write(f"- {where(p, reports)}: {p.text[:200]}…\n")
     if ans.unsupported:
         out.write("\nNot supported by the cited passages:\n" + "".join(f"- {s}\n" for s in ans.unsupported))
 
@@ -252,8 +251,18 @@ def cmd_ask(args: argparse.Namespace) -> int:
             sys.stdout.write("\n\nChecked answer (citations verified against the reports):\n")
         elif streamed:
             sys.stdout.write("\n\n")
-        _print_answer(ans)
+        _print_answer(ans, _report_meta(args.index or settings.index_dir, settings))
     return 0
+
+
+def _report_meta(index_dir, settings) -> dict:
+    """Each indexed report's metadata by id (its dates, for the sources); empty if it cannot be read."""
+    from index import list_reports
+
+    try:
+        return {r.report_id: r for r in list_reports(index_dir, settings=settings)}
+    except ArolwgError:
+        return {}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,6 +39,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 
 from rag import prompts, verify
 from rag.errors import LLMError
+from rag.pages import page_fields
 from rag.types import Answer, Citation, Passage
 
 if TYPE_CHECKING:
@@ -626,6 +627,7 @@ def _check(
             Citation(
                 n=n, source=p.source, title=p.title, authority=p.authority, section=p.section,
                 quote=texts_cache[p.source][start:end], start=start, end=end, passage=p,
+                **page_fields(p.source, texts_cache[p.source], start, end),
             )
         )
 

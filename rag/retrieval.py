@@ -11,6 +11,7 @@ import numpy as np
 from index.store import IndexStore
 from index.text import terms
 from index.vocab import bridge
+from rag.pages import page_fields
 from rag.scope import Scope, scope_question
 from rag.types import Passage
 
@@ -62,7 +63,8 @@ def search(
 
 
 def to_passage(store: IndexStore, pos: int, *, score: float, similarity: float) -> Passage:
-    """The chunk at ``pos`` of the store as a Passage, with its report's title and authority."""
+    """The chunk at ``pos`` of the store as a Passage, with its report's title and authority and,
+    for a PDF, its pages."""
     c = store.chunks[pos]
     meta = store.reports[c.report_id]
     return Passage(
@@ -76,6 +78,7 @@ def to_passage(store: IndexStore, pos: int, *, score: float, similarity: float) 
         end=c.end,
         score=score,
         similarity=similarity,
+        **page_fields(c.report_id, lambda: store.source_text(c.report_id), c.start, c.end),
     )
 
 

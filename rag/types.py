@@ -11,7 +11,9 @@ class Passage:
 
     ``start``/``end`` index the report's source text (``source_text(source)``), so
     ``text`` can be shown in place; ``score`` is the fused retrieval score (higher is better)
-    and ``similarity`` the cosine similarity of the question to the passage.
+    and ``similarity`` the cosine similarity of the question to the passage. For a PDF report,
+    ``page`` is the page (1-based) the passage starts on and ``pages`` its (first, last) pages;
+    both are None for formats without pages (DOCX, HTML, text).
     """
 
     chunk_id: str
@@ -24,13 +26,17 @@ class Passage:
     end: int
     score: float
     similarity: float = 0.0
+    page: int | None = None
+    pages: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
 class Citation:
     """One ``[n]`` marker of an answer: the verbatim words of a report that back it.
 
-    ``quote == source_text(source)[start:end]`` always holds.
+    ``quote == source_text(source)[start:end]`` always holds. For a PDF report, ``page`` is the
+    page (1-based) the quote starts on and ``pages`` its (first, last) pages, e.g. (7, 8) for a
+    sentence that runs on to the next page; both are None for DOCX, HTML and text.
     """
 
     n: int
@@ -42,6 +48,8 @@ class Citation:
     start: int
     end: int
     passage: Passage
+    page: int | None = None
+    pages: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
