@@ -127,11 +127,63 @@ def test_plain_copy_has_the_answer_and_every_citation():
     c1 = Citation(1, "r.txt", "A report", "Cardiff Council", ("Summary", "Well-being"), "Staff  feel\nsafe.", 0, 16, p)
     c2 = Citation(2, "w.txt", "Wrexham County Borough Council: report", "Wrexham County Borough Council", (), "Yes.", 0, 4, p)
     ans = Answer("q", "Staff feel safe. [1] Yes. [2]", (c1, c2), False)
-    assert render.answer_plain(ans) == (
+    # Each citation: where its words are (title, council and dates unless the title has them,
+    # section path, page for a PDF, file), then the quote on its own line.
+    assert render.answer_plain(ans, {"r.txt": {"dates": "May 2022"}}) == (
         "Staff feel safe. [1] Yes. [2]\n\nSources:\n"
-        "[1] \u201cStaff feel safe.\u201d \u2014 A report, Cardiff Council, Summary \u203a Well-being (r.txt)\n"
-        "[2] \u201cYes.\u201d \u2014 Wrexham County Borough Council: report (w.txt)"
+        "[1] A report (Cardiff Council, May 2022) \u2014 Summary \u203a Well-being \u2014 r.txt\n"
+        "    \u201cStaff feel safe.\u201d\n"
+        "[2] Wrexham County Borough Council: report \u2014 w.txt\n"
+        "    \u201cYes.\u201d"
     )
+
+
+def test_source_card_shows_pages_beside_the_path_and_links_the_pdf_at_its_page():
+    source = "First page.\n\f\nWe read 50 files and\n\f\nmet 14 families. Next."
+    p = Passage("c1", "my report (2).pdf", "A report", "Cardiff Council", ("Method",), "x", 0, len(source), 1.0,
+                page=1, pages=(1, 3))
+    start, end = source.index("We read"), source.index(" Next")
+    c = Citation(1, p.source, p.title, p.authority, p.section, source[start:end], start, end, p, page=2, pages=(2, 3))
+    out = render.sources_html([c], 1, lambda s: source, lambda rid: True)
+    assert '<span class="arolwg-path">Method</span><span class="arolwg-page">pp. 2-3</span>' in out
+    assert ('<a class="arolwg-open" href="original/my%20report%20%282%29.pdf#page=2" target="_blank" rel="noopener">'
+            "Open the PDF at pp. 2-3 \u2197</a>") in out
+    # No copy kept (or no way to know): no link, the page still shows.
+    for has in (None, lambda rid: False):
+        out = render.sources_html([c], 1, lambda s: source, has)
+        assert "arolwg-open" not in out and "pp. 2-3" in out
+
+
+def test_source_card_of_other_formats_offers_the_original_as_a_download():
+    p = _passage(0, 10, "Staff feel", source="w <1>.docx")
+    c = Citation(1, p.source, p.title, p.authority, p.section, "Staff feel", 0, 10, p)
+    out = render.sources_html([c], 1, lambda s: "Staff feel", lambda rid: True)
+    assert '<a class="arolwg-open" href="original/w%20%3C1%3E.docx" download="w &lt;1&gt;.docx">Download the original (DOCX)</a>' in out
+    assert "arolwg-page" not in out and "#page" not in out
+    closest = render.closest_html([p], 1, lambda s: "Staff feel", lambda rid: True)
+    assert 'href="original/w%20%3C1%3E.docx"' in closest
+
+
+def test_reports_table_links_each_original_for_download():
+    class R:
+        report_id, title, authority, kind, dates, n_chunks = "a b.pdf", "T", "Cardiff Council", "Risk", "2020", 7
+
+    out = render.reports_table_html([R()], lambda rid: True)
+    assert '<a class="arolwg-download" href="original/a%20b.pdf" download="a b.pdf"' in out
+    assert "arolwg-download" not in render.reports_table_html([R()], lambda rid: False)
+
+
+def test_original_route_serves_only_what_the_index_holds(engine, tmp_path):
+    from ui.originals import original_response
+
+    ok = original_response(engine, CARDIFF)
+    assert ok.status_code == 200 and ok.media_type.startswith("text/plain")
+    assert ok.headers["content-disposition"].startswith("attachment")  # never shown inline
+    assert Path(ok.path).read_text(encoding="utf-8") == (REPORTS / CARDIFF).read_text(encoding="utf-8")
+    outside = tmp_path / "secret.txt"
+    outside.write_text("not a report")
+    for bad in ("nope.pdf", "../" + CARDIFF, str(outside), "/etc/passwd", ""):
+        assert original_response(engine, bad).status_code == 404
 
 
 def test_reports_table_escapes_and_totals():
@@ -190,9 +242,12 @@ def test_ask_streams_then_shows_the_answer_with_sources(engine):
     ans = engine.ask(CASE_FILES_Q)
     streaming = [u for u in updates if "arolwg-streaming" in u.messages[-1]["content"]]
     assert len(streaming) >= 2
-    assert last.messages[-1]["content"] == render.answer_html(ans, 1, engine.source_text)
+    assert last.messages[-1]["content"] == render.answer_html(ans, 1, engine.source_text, engine.has_original)
+    # The card links the report's original, which the index keeps (a text file: a download).
+    assert f'href="original/{CARDIFF}" download="{CARDIFF}">Download the original (TXT)</a>' in last.messages[-1]["content"]
     assert last.state.history == ((CASE_FILES_Q, ans.text),)
-    assert last.copy_text == render.answer_plain(ans)
+    assert last.copy_text == render.answer_plain(ans, engine.report_meta())
+    assert "23 November - 3 December 2020" in last.copy_text and CASE_FILES_QUOTE in last.copy_text
     assert last.state.copies == (last.copy_text,)
     assert last.warning == ""
 
@@ -264,7 +319,7 @@ def test_council_and_report_filters_narrow_the_sources(engine):
     _, cardiff = run_ask(engine, question, options=H.AskOptions(council="Cardiff Council"))
     ans_c = engine.ask(question, filters={"authority": "Cardiff Council"})
     assert ans_c.citations and {c.source for c in ans_c.citations} == {CARDIFF}
-    assert cardiff.messages[-1]["content"] == render.answer_html(ans_c, 1, engine.source_text)
+    assert cardiff.messages[-1]["content"] == render.answer_html(ans_c, 1, engine.source_text, engine.has_original)
 
     options = H.AskOptions(council="Cardiff Council", report=WREXHAM)  # the report wins
     assert options.filters() == {"source": WREXHAM}

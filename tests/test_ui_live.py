@@ -3,6 +3,7 @@ end to end in headless Debian Chromium driven by Playwright. Screenshots go to t
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
@@ -42,6 +43,7 @@ CASE_FILES_QUOTE = (
 FOLLOW_UP = "How many of those were followed up with interviews?"
 BUDGET_Q = "What is Wrexham County Borough Council's total social services budget?"
 RESPITE_Q = "Where did Powys open a new respite centre for disabled children?"
+REPORT_WORDS = "In total we reviewed 50 case files"
 
 
 def free_port() -> int:
@@ -106,6 +108,15 @@ def expected(live_index, embeddings):
     return ask
 
 
+@pytest.fixture(scope="module")
+def plain(live_index):
+    """The "copy with sources" text of an answer, with the index's report metadata (dates), as the server makes it."""
+    from index import list_reports
+    from ui.render import answer_plain
+
+    return lambda ans: answer_plain(ans, {r.report_id: r for r in list_reports(live_index)})
+
+
 def client(url, **kw):
     from gradio_client import Client
 
@@ -120,9 +131,7 @@ def last_content(chat) -> str:
 # ---------------------------------------------------------------- gradio_client
 
 
-def test_http_answer_streams_and_cites(server, expected):
-    from ui.render import answer_plain
-
+def test_http_answer_streams_and_cites(server, expected, plain):
     job = client(server).submit(CASE_FILES_Q, api_name="/ask")
     chat, copy, box = job.result(timeout=120)
     outputs = job.outputs()
@@ -133,7 +142,7 @@ def test_http_answer_streams_and_cites(server, expected):
     assert outputs[0][2] == ""  # the question box is cleared at once
 
     ans = expected(CASE_FILES_Q)
-    assert copy == answer_plain(ans)
+    assert copy == plain(ans)
     content = last_content(chat)
     assert f'<mark id="arolwg-src-1-1">{html.escape(CASE_FILES_QUOTE, quote=True)}</mark>' in content
     assert 'href="#arolwg-src-1-1"' in content
@@ -154,12 +163,10 @@ def test_http_sessions_keep_their_own_conversation(server):
     assert len(chat_a2) == 2 and "Understood as:" not in last_content(chat_a2)
 
 
-def test_http_filters(server, expected):
+def test_http_filters(server, expected, plain):
     question = "What must improve about supervision?"
     chat, copy, _ = client(server).predict(question, "Cardiff Council", "", "extractive", 5, api_name="/ask")
-    from ui.render import answer_plain
-
-    assert copy == answer_plain(expected(question, filters={"authority": "Cardiff Council"}))
+    assert copy == plain(expected(question, filters={"authority": "Cardiff Council"}))
     assert CARDIFF in last_content(chat) and WREXHAM not in last_content(chat)
     chat, _, _ = client(server).predict(question, "", WREXHAM, "extractive", 3, api_name="/ask")
     assert WREXHAM in last_content(chat) and CARDIFF not in last_content(chat)
@@ -219,6 +226,34 @@ def test_password_protection(live_index, embeddings):
         demo.close()
 
 
+def test_originals_are_served_from_the_index_behind_the_sign_in(live_index, embeddings):
+    """/original/<id>: only files the index holds, by id (never a path), and with AROLWG_AUTH the
+    sign-in too."""
+    import httpx
+
+    demo, url = start_server(live_index, embeddings, auth="ann:correct horse")
+    try:
+        original = url + "original/" + CARDIFF
+        anonymous = httpx.get(original)
+        assert anonymous.status_code == 401 and anonymous.text == "Sign in to the chat first, then open the report again."
+        assert REPORT_WORDS not in anonymous.text
+        with httpx.Client() as signed:
+            signed.cookies.set("access-token-forged", "x")
+            assert signed.get(original).status_code == 401  # a made-up cookie is no sign-in
+            assert signed.post(url + "login", data={"username": "ann", "password": "correct horse"}).status_code == 200
+            got = signed.get(original)
+            assert got.status_code == 200 and REPORT_WORDS in got.text
+            assert got.headers["content-type"].startswith("text/plain")
+            assert got.headers["content-disposition"].startswith("attachment")
+            assert got.headers["x-content-type-options"] == "nosniff"
+            # Unknown ids and paths are 404, whatever they point at.
+            for bad in ("nope.pdf", "..%2F..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd", "..%2Fsegments", "ciw-cardiff-2020-12.txt%00"):
+                r = signed.get(url + "original/" + bad)
+                assert r.status_code == 404 and "root:" not in r.text, bad
+    finally:
+        demo.close()
+
+
 def test_cli_chat_serves_the_app(live_index):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AROLWG_")}
@@ -257,6 +292,13 @@ def test_cli_chat_serves_the_app(live_index):
 
 @pytest.fixture
 def browser_page(server):
+    with open_browser(server) as page:
+        yield page
+
+
+@contextlib.contextmanager
+def open_browser(server: str):
+    """Headless Debian Chromium on a fresh profile, on the chat at ``server``."""
     pw_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian chromium is not installed (apt-get install chromium); .ci/run installs it")
@@ -296,9 +338,7 @@ def ask_in_browser(page, question: str) -> None:
     page.wait_for_timeout(400)  # let the scroll settle for the screenshot
 
 
-def test_browser_question_answer_and_highlighted_source(browser_page, expected):
-    from ui.render import answer_plain
-
+def test_browser_question_answer_and_highlighted_source(browser_page, expected, plain):
     page = browser_page
     page.screenshot(path=str(ARTIFACTS / "ui-chat-empty.png"))
     ask_in_browser(page, CASE_FILES_Q)
@@ -316,7 +356,7 @@ def test_browser_question_answer_and_highlighted_source(browser_page, expected):
 
     page.click("#arolwg-copy")
     page.wait_for_timeout(300)
-    assert page.evaluate("navigator.clipboard.readText()") == answer_plain(expected(CASE_FILES_Q))
+    assert page.evaluate("navigator.clipboard.readText()") == plain(expected(CASE_FILES_Q))
 
     answer.locator("a.arolwg-cite").first.click()
     assert page.evaluate("location.hash") == "#arolwg-src-1-1"
@@ -414,6 +454,69 @@ def test_browser_evaluation_tab(browser_page, tmp_path):
     page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / "ui-evaluation.png"), full_page=True)
     assert page.outside == [] and page.errors == []
+
+
+def test_browser_pdf_upload_cites_the_page_and_opens_the_pdf_there(live_index, embeddings, tmp_path):
+    """Issue 14's acceptance: a multi-page PDF uploaded through the Reports tab is answered from,
+    its source card says "p. N", and its link opens the PDF (HTTP 200, application/pdf) at #page=N."""
+    import ciw_pdf
+
+    index = tmp_path / "index"
+    shutil.copytree(live_index, index)
+    facts = ciw_pdf.make_ciw_pdf(tmp_path / "ceredigion-2022.pdf")
+    page_no = facts.pages_of(ciw_pdf.FINDING)[0]
+    demo, url = start_server(index, embeddings)
+    try:
+        with open_browser(url) as page:
+            page.get_by_role("tab", name="Reports").click()
+            page.locator("#arolwg-upload input[type=file]").set_input_files(str(facts.path))
+            page.wait_for_timeout(500)
+            page.click("#arolwg-add")
+            page.wait_for_function(
+                "document.querySelector('#arolwg-reports-status').innerText.includes('Added')", timeout=180_000
+            )
+            row = page.locator("table.arolwg-reports tbody tr", has_text="ceredigion-2022.pdf")
+            download = row.locator("a.arolwg-download")
+            assert download.get_attribute("href") == "original/ceredigion-2022.pdf"
+            got = page.request.get(url + download.get_attribute("href"))
+            assert got.status == 200 and got.body() == facts.path.read_bytes()
+            page.screenshot(path=str(ARTIFACTS / "ui-reports-pdf.png"))
+
+            page.get_by_role("tab", name="Chat").click()
+            ask_in_browser(page, "What is not recorded consistently about supervision of social workers in Ceredigion?")
+            answer = page.locator(".arolwg-answer").last
+            assert answer.locator(".arolwg-text").inner_text().startswith(ciw_pdf.FINDING)
+            card = answer.locator(".arolwg-src").first
+            assert card.locator(".arolwg-page").inner_text() == f"p. {page_no}"
+            assert card.locator(".arolwg-path").inner_text() == "Children's services \u203a Prevention \u203a What needs to improve"
+            link = card.locator("a.arolwg-open")
+            assert link.inner_text().startswith(f"Open the PDF at p. {page_no}")
+            href = link.get_attribute("href")
+            assert href == f"original/ceredigion-2022.pdf#page={page_no}"
+            page.screenshot(path=str(ARTIFACTS / "ui-chat-pdf-source.png"))
+
+            # Follow it: a new tab opens the PDF, served as a PDF, at the page.
+            with page.context.expect_event("response", lambda r: "/original/" in r.url, timeout=30_000) as served:
+                with page.context.expect_page() as opened:
+                    link.click()
+            response = served.value
+            assert response.status == 200 and response.headers["content-type"] == "application/pdf"
+            assert response.url == url + "original/ceredigion-2022.pdf"  # the fragment stays in the browser
+            assert opened.value.url.endswith(f"/original/ceredigion-2022.pdf#page={page_no}")
+            # (Chromium's PDF viewer takes the body over: fetch it again to check it is the file.)
+            again = page.request.get(response.url)
+            assert again.headers["content-type"] == "application/pdf" and again.body() == facts.path.read_bytes()
+
+            # Copy answer with sources: report, council, dates, page and quote.
+            page.click("#arolwg-copy")
+            page.wait_for_timeout(300)
+            copied = page.evaluate("navigator.clipboard.readText()")
+            assert f"What needs to improve, p. {page_no} \u2014 ceredigion-2022.pdf" in copied
+            assert "Ceredigion County Council" in copied and "14-18 March 2022" in copied
+            assert f"\u201c{ciw_pdf.FINDING}\u201d" in copied
+            assert page.outside == [] and page.errors == []
+    finally:
+        demo.close()
 
 
 # ---------------------------------------------------------------- LLM answer mode, real LLM server

@@ -276,7 +276,7 @@ def build_app(settings=None, *, index_dir=None, embeddings=None, engine: H.Engin
             councils = H.council_choices(reports)
             council_value = council_value if council_value in {v for _, v in councils} else ""
             return (
-                render.reports_table_html(reports),
+                render.reports_table_html(reports, engine.has_original),
                 gr.Dropdown(choices=councils, value=council_value),
                 gr.Dropdown(choices=H.report_choices(reports, council_value), value=""),
                 gr.Dropdown(choices=[(H.report_label(r) + f" \u2014 {r.report_id}", r.report_id) for r in reports], value=None),
@@ -456,6 +456,10 @@ def launch(settings=None, host: str | None = None, port: int | None = None, **kw
     options.update(kw)
     engine = getattr(demo, "arolwg_engine", None)
     if engine is not None:
+        from ui.originals import routes
+
+        # /original/<report id>: the original files the index keeps, behind the same sign-in.
+        options.setdefault("app_kwargs", {}).setdefault("routes", []).extend(routes(engine))
         # Load the embedding model while the page loads, not on the first question.
         threading.Thread(target=engine.warm_up, name="arolwg-warm-up", daemon=True).start()
     demo.queue(default_concurrency_limit=2)

@@ -200,6 +200,31 @@ class Engine:
             self._texts[report_id] = text
         return text
 
+    def original(self, report_id: str) -> Path | None:
+        """The copy of a report's original file that the index keeps (None: not indexed, or no copy).
+
+        The path comes from the index's live manifest, never from the caller."""
+        from index.build import original_file
+
+        try:
+            return original_file(report_id, self.index_dir, settings=self.settings)
+        except ArolwgError as err:
+            log.warning("no original file for %s: %s", report_id, err)
+            return None
+
+    def has_original(self, report_id: str) -> bool:
+        """Whether the index keeps the report's original file (so a link to it will open)."""
+        path = self.original(report_id)
+        return path is not None and path.is_file()
+
+    def report_meta(self) -> dict:
+        """Each indexed report's metadata by id (for the dates in copied sources)."""
+        try:
+            return {r.report_id: r for r in self.reports()}
+        except ArolwgError as err:
+            log.warning("the report list cannot be read: %s", err)
+            return {}
+
     def add(self, paths: Sequence[str | Path], progress: Progress | None = None):
         """Index uploaded files; returns the ``IndexReport``."""
         from index import update_index
@@ -335,8 +360,8 @@ def ask(
             if pace:
                 time.sleep(pace)
 
-    final = render.answer_html(answer, turn, engine.source_text)
-    copy = render.answer_plain(answer)
+    final = render.answer_html(answer, turn, engine.source_text, engine.has_original)
+    copy = render.answer_plain(answer, engine.report_meta())
     new_state = ChatState(
         messages=tuple(show(final)),
         history=(*state.history, (question, answer.text)),

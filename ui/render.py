@@ -20,7 +20,10 @@ import html
 import re
 from collections.abc import Callable, Iterable, Sequence
 
+from rag.pages import page_label
+from rag.references import answer_with_sources
 from rag.types import Answer, Citation, Passage
+from ui.originals import original_url
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 # Sentence ends for progressive display: after . ! ? (optionally closed by a quote, bracket or
@@ -31,6 +34,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])(?:[\"'\u201d\u2019)\]]|\s*\[\d{1,3}\])*\
 MAX_CONTEXT = 400
 
 SourceText = Callable[[str], "str | None"]
+HasOriginal = Callable[[str], bool]  # whether the index keeps a report's original file
 
 
 def esc(text: str) -> str:
@@ -160,22 +164,49 @@ def passage_html(source: str | None, passage: Passage) -> str:
     return esc(text)
 
 
-def _source_head(ns: Sequence[int], title: str, authority: str, section: Sequence[str], source: str) -> str:
+def span_pages(items: Sequence[Citation | Passage]) -> tuple[int, int] | None:
+    """The pages a card's quotes (or its passage) cover, first to last; None without pages."""
+    ranges = [x.pages for x in items if x.pages]
+    return (min(r[0] for r in ranges), max(r[1] for r in ranges)) if ranges else None
+
+
+def original_link(source: str, pages: tuple[int, int] | None, has_original: HasOriginal | None) -> str:
+    """The link that opens a report's original: a PDF at the page, other formats as a download
+    ("" when the index keeps no copy of it)."""
+    if has_original is None or not has_original(source):
+        return ""
+    url = html.escape(original_url(source, pages[0] if pages else None), quote=True)
+    if source.lower().endswith(".pdf"):
+        label = f"Open the PDF at {page_label(pages)}" if pages else "Open the PDF"
+        return f'<a class="arolwg-open" href="{url}" target="_blank" rel="noopener">{esc(label)} \u2197</a>'
+    kind = source.rsplit(".", 1)[-1].upper() if "." in source else "file"
+    return f'<a class="arolwg-open" href="{url}" download="{esc(source)}">Download the original ({esc(kind)})</a>'
+
+
+def _source_head(
+    ns: Sequence[int], title: str, authority: str, section: Sequence[str], source: str,
+    pages: tuple[int, int] | None = None, has_original: HasOriginal | None = None,
+) -> str:
     badge = "".join(f'<span class="arolwg-n">{n}</span>' for n in ns)
     # The council is named once: in the title when the title has it, else on the line below.
     meta = [f'<span class="arolwg-council">{esc(authority)}</span>'] if authority and authority not in (title or "") else []
     path = heading_path(section)
     if path:
         meta.append(f'<span class="arolwg-path">{esc(path)}</span>')
+    if pages:
+        meta.append(f'<span class="arolwg-page">{esc(page_label(pages))}</span>')
     meta.append(f'<span class="arolwg-file">{esc(source)}</span>')
+    link = original_link(source, pages, has_original)
     return (
         f'<div class="arolwg-src-head">{badge}<span class="arolwg-title">{esc(title or source)}</span></div>'
         f'<div class="arolwg-meta">{"".join(meta)}</div>'
+        + (f'<div class="arolwg-links">{link}</div>' if link else "")
     )
 
 
-def sources_html(citations: Sequence[Citation], turn: int, source_text: SourceText) -> str:
-    """The sources panel under an answer: each cited passage once, its quotes highlighted in it."""
+def sources_html(citations: Sequence[Citation], turn: int, source_text: SourceText, has_original: HasOriginal | None = None) -> str:
+    """The sources panel under an answer: each cited passage once, its quotes highlighted in it,
+    with the pages of its quotes (PDFs) and a link to the report's original."""
     if not citations:
         return ""
     groups: dict[tuple, list[Citation]] = {}
@@ -187,14 +218,14 @@ def sources_html(citations: Sequence[Citation], turn: int, source_text: SourceTe
         body = excerpt_marks_html(source_text(c.source), c.passage, cits, turn)
         cards.append(
             f'<div class="arolwg-src" id="arolwg-card-{turn}-{i}">'
-            f"{_source_head([x.n for x in cits], c.title, c.authority, c.section, c.source)}"
+            f"{_source_head([x.n for x in cits], c.title, c.authority, c.section, c.source, span_pages(cits), has_original)}"
             f'<div class="arolwg-excerpt">{body}</div></div>'
         )
     label = "Source" if len(citations) == 1 else f"Sources ({len(citations)})"
     return f'<details class="arolwg-sources" open><summary>{label}</summary>{"".join(cards)}</details>'
 
 
-def closest_html(passages: Sequence[Passage], turn: int, source_text: SourceText) -> str:
+def closest_html(passages: Sequence[Passage], turn: int, source_text: SourceText, has_original: HasOriginal | None = None) -> str:
     """The closest passages offered when the answer abstains (no highlight: nothing was cited)."""
     if not passages:
         return ""
@@ -202,7 +233,7 @@ def closest_html(passages: Sequence[Passage], turn: int, source_text: SourceText
     for i, p in enumerate(passages, 1):
         cards.append(
             f'<div class="arolwg-src arolwg-near" id="arolwg-near-{turn}-{i}">'
-            f"{_source_head((), p.title, p.authority, p.section, p.source)}"
+            f"{_source_head((), p.title, p.authority, p.section, p.source, p.pages, has_original)}"
             f'<div class="arolwg-excerpt">{passage_html(source_text(p.source), p)}</div></div>'
         )
     return (
@@ -221,15 +252,16 @@ def _notes_html(answer: Answer) -> str:
     return "".join(parts)
 
 
-def answer_html(answer: Answer, turn: int, source_text: SourceText) -> str:
-    """A finished answer: notes, text with linked markers, flagged sentences, sources panel."""
+def answer_html(answer: Answer, turn: int, source_text: SourceText, has_original: HasOriginal | None = None) -> str:
+    """A finished answer: notes, text with linked markers, flagged sentences, sources panel.
+    With ``has_original``, each source card links the report's original file."""
     notes = _notes_html(answer)
     if answer.abstained:
         return (
             f'<div class="arolwg-answer arolwg-abstained">{notes}'
             f'<div class="arolwg-abstain-text"><span class="arolwg-abstain-label">Not in the reports</span>'
             f"{esc(answer.text)}</div>"
-            f"{closest_html(answer.passages, turn, source_text)}</div>"
+            f"{closest_html(answer.passages, turn, source_text, has_original)}</div>"
         )
     text = link_markers(answer.text, turn, known=[c.n for c in answer.citations])
     flagged = ""
@@ -241,7 +273,7 @@ def answer_html(answer: Answer, turn: int, source_text: SourceText) -> str:
         )
     return (
         f'<div class="arolwg-answer">{notes}<div class="arolwg-text">{text}</div>{flagged}'
-        f"{sources_html(answer.citations, turn, source_text)}</div>"
+        f"{sources_html(answer.citations, turn, source_text, has_original)}</div>"
     )
 
 
@@ -261,26 +293,21 @@ def question_html(question: str) -> str:
     return f'<div class="arolwg-question">{esc(question)}</div>'
 
 
-def answer_plain(answer: Answer) -> str:
-    """The answer as plain text with its citations, for copying into an email or a paper.
+def answer_plain(answer: Answer, reports=None) -> str:
+    """The answer as plain text with its citations, for copying into an email or a paper: each
+    with its report's title, council, dates (from ``reports``, id -> metadata), page (PDFs),
+    section, file name and quote (:func:`rag.references.answer_with_sources`).
 
     >>> from rag.types import Answer
     >>> answer_plain(Answer("q", "The reports do not say.", (), True))
     'The reports do not say.'
     """
-    lines = [answer.text.strip()]
-    if answer.notice:
-        lines = [f"({answer.notice})", *lines]
-    if answer.citations and not answer.abstained:
-        lines += ["", "Sources:"]
-        for c in answer.citations:
-            where = ", ".join(x for x in (c.title or c.source, c.authority if c.authority not in (c.title or "") else "", heading_path(c.section)) if x)
-            lines.append(f"[{c.n}] \u201c{' '.join(c.quote.split())}\u201d \u2014 {where} ({c.source})")
-    return "\n".join(lines)
+    return answer_with_sources(answer, reports)
 
 
-def reports_table_html(reports: Sequence[object]) -> str:
-    """The Reports tab's table: title, council, kind, dates, chunk count, file name."""
+def reports_table_html(reports: Sequence[object], has_original: HasOriginal | None = None) -> str:
+    """The Reports tab's table: title, council, kind, dates, chunk count, file name (a link that
+    downloads the original, when the index keeps it)."""
     if not reports:
         return '<p class="arolwg-empty">No reports are indexed yet: upload one below.</p>'
     rows = []
@@ -292,7 +319,7 @@ def reports_table_html(reports: Sequence[object]) -> str:
             f'<td>{esc(getattr(r, "kind", "") or "")}</td>'
             f'<td>{esc(getattr(r, "dates", "") or "")}</td>'
             f'<td class="arolwg-num">{int(getattr(r, "n_chunks", 0) or 0)}</td>'
-            f'<td class="arolwg-file">{esc(getattr(r, "report_id", "") or "")}</td>'
+            f'<td class="arolwg-file">{_file_cell(getattr(r, "report_id", "") or "", has_original)}</td>'
             "</tr>"
         )
     total = sum(int(getattr(r, "n_chunks", 0) or 0) for r in reports)
@@ -303,3 +330,9 @@ def reports_table_html(reports: Sequence[object]) -> str:
         f'<p class="arolwg-caption">{len(reports)} report{"s" if len(reports) != 1 else ""}, '
         f"{total} passages indexed.</p>"
     )
+
+def _file_cell(report_id: str, has_original: HasOriginal | None) -> str:
+    if has_original is None or not report_id or not has_original(report_id):
+        return esc(report_id)
+    url = html.escape(original_url(report_id), quote=True)
+    return f'<a class="arolwg-download" href="{url}" download="{esc(report_id)}" title="Download the original file">{esc(report_id)}</a>'
