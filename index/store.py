@@ -419,6 +419,26 @@ def drop_old(index_dir: Path, keep: int) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
+class _Sentences:
+    """Every sentence of a generation, held as columns: built into a Sentence when read."""
+
+    def __init__(self, chunks: list[Chunk], texts: list[str], bounds: np.ndarray) -> None:
+        self._chunks, self._texts, self._bounds = chunks, texts, bounds
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    def __getitem__(self, row: int) -> Sentence:
+        pos, start, end = self._bounds[row]
+        return Sentence(self._chunks[pos].id, self._texts[row], int(start), int(end))
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self._texts)))
+
+    def chunk_positions(self) -> np.ndarray:
+        return self._bounds[:, 0]
+
+
 class Generation:
     """The live generation of an index, read into memory from its segments."""
 
@@ -433,23 +453,43 @@ class Generation:
         self.reports: dict[str, ReportMeta] = {}
         self.segments: dict[str, str] = {}
         self.chunks: list[Chunk] = []
-        self.sentences: list[Sentence] = []
-        cvs, svs = [], []
+        texts: list[str] = []
+        bounds: list[tuple[int, int, int]] = []  # (chunk position, start, end) of each sentence
+        self._chunk_home: list[tuple[str, int]] = []  # (segment key, first chunk position)
         for rid in sorted(self.manifest["reports"]):
             r = self.manifest["reports"][rid]
             self.reports[rid] = ReportMeta(**{k: v for k, v in r.items() if k in ReportMeta.__dataclass_fields__})
             self.segments[rid] = r["segment"]
             try:
-                seg = read_segment(self.index_dir, r["segment"])
+                seg = read_segment(self.index_dir, r["segment"], vectors=False)
             except _DAMAGE as exc:
                 raise IndexDamagedError(index_dir, f"the passages of {rid} cannot be read") from exc
+            first = len(self.chunks)
+            self._chunk_home.append((r["segment"], first))
+            local = {c.id: first + i for i, c in enumerate(seg.chunks)}
             self.chunks.extend(seg.chunks)
-            self.sentences.extend(seg.sentences)
-            cvs.append(seg.chunk_vecs)
-            svs.append(seg.sent_vecs)
-        dim = next((v.shape[1] for v in cvs if v.ndim == 2 and v.shape[0]), 384)
-        self.chunk_vecs = np.concatenate(cvs).astype("float32") if cvs else np.zeros((0, dim), "float32")
-        self.sent_vecs = np.concatenate(svs).astype("float32") if svs else np.zeros((0, dim), "float32")
+            for s in seg.sentences:
+                texts.append(s.text)
+                bounds.append((local[s.chunk_id], s.start, s.end))
+        self.sentences = _Sentences(self.chunks, texts, np.asarray(bounds, dtype=np.int64).reshape(-1, 3))
+        # Sentence vectors are searched in full on every query, so they live in one array, filled
+        # segment by segment (no second copy at load: the peak memory is the array itself).
+        # Passage vectors are only read for the passages an answer uses: memory-mapped.
+        self.sent_vecs = np.empty((len(texts), 0), "float32")
+        row = 0
+        for rid in sorted(self.manifest["reports"]):
+            try:
+                v = np.load(segments_dir(self.index_dir) / self.segments[rid] / "sent_vecs.npy", mmap_mode="r")
+                if row == 0 and self.sent_vecs.shape[1] != v.shape[1]:
+                    self.sent_vecs = np.empty((len(texts), v.shape[1]), "float32")
+                self.sent_vecs[row : row + len(v)] = v
+            except (*_DAMAGE, IndexError) as exc:
+                raise IndexDamagedError(index_dir, f"the passages of {rid} cannot be read") from exc
+            row += len(v)
+        if row != len(texts):
+            raise IndexDamagedError(index_dir, "its sentence vectors do not match its sentences")
+        self._chunk_vecs: dict[str, np.ndarray] = {}
+        self._homes = np.asarray([f for _, f in self._chunk_home], dtype=np.int64)
         try:
             lex = json.loads((path / "lexicon.json").read_text())
             self.idf: dict[str, float] = lex["idf"]
@@ -462,6 +502,15 @@ class Generation:
             raise IndexDamagedError(index_dir, "its vocabulary files cannot be read") from exc
         self._texts: dict[str, str] = {}
 
+    def chunk_vector(self, pos: int) -> np.ndarray:
+        """The vector of the passage at ``pos`` (read from its segment, memory-mapped)."""
+        i = int(np.searchsorted(self._homes, pos, side="right")) - 1
+        key, first = self._chunk_home[i]
+        vecs = self._chunk_vecs.get(key)
+        if vecs is None:
+            vecs = self._chunk_vecs[key] = np.load(segments_dir(self.index_dir) / key / "chunk_vecs.npy", mmap_mode="r")
+        return np.asarray(vecs[pos - first], dtype="float32")
+
     def source_text(self, report_id: str) -> str:
         if report_id not in self._texts:
             self._texts[report_id] = segment_text(self.index_dir, self.segments[report_id])
@@ -472,6 +521,29 @@ class Generation:
             ReportInfo(**asdict(m), n_chunks=self.manifest["reports"][rid].get("n_chunks", 0))
             for rid, m in sorted(self.reports.items())
         ]
+
+
+class _SentRows:
+    """Chunk id -> its sentence rows (a contiguous run), computed when asked."""
+
+    def __init__(self, chunk_pos: dict[str, int], first: np.ndarray, count: np.ndarray) -> None:
+        self._pos, self._first, self._count = chunk_pos, first, count
+
+    def get(self, chunk_id: str, default=None):
+        pos = self._pos.get(chunk_id)
+        if pos is None:
+            return default
+        f = int(self._first[pos])
+        return list(range(f, f + int(self._count[pos])))
+
+    def __getitem__(self, chunk_id: str) -> list[int]:
+        rows = self.get(chunk_id)
+        if rows is None:
+            raise KeyError(chunk_id)
+        return rows
+
+    def __contains__(self, chunk_id: str) -> bool:
+        return chunk_id in self._pos
 
 
 class IndexStore:
@@ -489,17 +561,14 @@ class IndexStore:
         rids = sorted(generation.reports)
         self._report_no = {rid: i for i, rid in enumerate(rids)}
         self.chunk_report = np.array([self._report_no[c.report_id] for c in generation.chunks], dtype=np.int64)
-        sent_chunk = np.array([self.chunk_pos[s.chunk_id] for s in generation.sentences], dtype=np.int64)
+        sent_chunk = np.ascontiguousarray(generation.sentences.chunk_positions())
         self.sent_chunk = sent_chunk
         # Sentences are stored chunk by chunk, so each chunk's rows are one contiguous run.
         n_chunks = len(generation.chunks)
         counts = np.bincount(sent_chunk, minlength=n_chunks) if n_chunks else np.zeros(0, np.int64)
         self._sent_first = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64) if n_chunks else counts
         self._sent_count = counts
-        self.sent_rows: dict[str, list[int]] = {
-            c.id: list(range(int(self._sent_first[i]), int(self._sent_first[i] + counts[i])))
-            for i, c in enumerate(generation.chunks)
-        }
+        self.sent_rows = _SentRows(self.chunk_pos, self._sent_first, counts)
         self._bm25 = None
         self._bm25_vocab: dict[str, int] | None = None
         self._collection = None

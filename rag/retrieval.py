@@ -59,7 +59,7 @@ def search(
     if mode in ("hybrid", "bm25"):
         rankings.append(store.keyword_search(terms(text), candidates, report_ids))
     fused = _fuse(rankings)[:k]
-    return [to_passage(store, pos, score=round(score, 6), similarity=round(float(store.gen.chunk_vecs[pos] @ qvec), 6)) for pos, score in fused]
+    return [to_passage(store, pos, score=round(score, 6), similarity=round(float(store.gen.chunk_vector(pos) @ qvec), 6)) for pos, score in fused]
 
 
 def to_passage(store: IndexStore, pos: int, *, score: float, similarity: float) -> Passage:
