@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
 
 from index.types import ReportMeta
 
@@ -66,13 +69,143 @@ def name_alternatives(short: str) -> list[str]:
 
 
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
-_RANGE_TWO_MONTHS = re.compile(
-    rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+({_MONTHS})\s+(?:to|and|-|–|until)\s+(\d{{1,2}})(?:st|nd|rd|th)?\s+({_MONTHS})\s+(\d{{4}})"
+MONTH_NAMES = tuple(_MONTHS.split("|"))
+_D1 = r"(\d{1,2})(?:st|nd|rd|th)?"  # a day opening a range
+_D = r"(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)?"  # "the 23": a day after "to", "and", "-"
+_TO = r"\s*(?:to|and|-|–|until)\s*"
+# The ways reports write their inspection dates, most precise first. Each gives (start, end) as
+# (day, month, year) triples, a day or a year None when the text leaves it out.
+_DATE_FORMS: tuple[tuple[re.Pattern, object], ...] = (
+    # "23rd November 2020 to 3rd December 2020" (a range across a new year too)
+    (re.compile(rf"\b{_D1}\s+(?:of\s+)?({_MONTHS}),?\s+(\d{{4}}){_TO}{_D}\s+(?:of\s+)?({_MONTHS}),?\s+(\d{{4}})\b"),
+     lambda m: ((m[1], m[2], m[3]), (m[4], m[5], m[6]))),
+    # "23 November to 3 December 2020"
+    (re.compile(rf"\b{_D1}\s+(?:of\s+)?({_MONTHS}){_TO}{_D}\s+(?:of\s+)?({_MONTHS}),?\s+(\d{{4}})\b"),
+     lambda m: ((m[1], m[2], m[5]), (m[3], m[4], m[5]))),
+    # "12-23 October 2020", "between the 12 and 23 of October 2020"
+    (re.compile(rf"\b{_D1}{_TO}{_D}\s+(?:of\s+)?({_MONTHS}),?\s+(\d{{4}})\b"),
+     lambda m: ((m[1], m[3], m[4]), (m[2], m[3], m[4]))),
+    # "12/10/2020 - 23/10/2020"
+    (re.compile(r"\b(\d{1,2})[/.](\d{1,2})[/.](\d{4})\s*(?:to|and|-|–|until)\s*(\d{1,2})[/.](\d{1,2})[/.](\d{4})\b"),
+     lambda m: ((m[1], MONTH_NAMES[int(m[2]) - 1] if 1 <= int(m[2]) <= 12 else "", m[3]),
+                (m[4], MONTH_NAMES[int(m[5]) - 1] if 1 <= int(m[5]) <= 12 else "", m[6]))),
+    # "October to November 2020"
+    (re.compile(rf"\b({_MONTHS}){_TO}({_MONTHS}),?\s+(\d{{4}})\b"),
+     lambda m: ((None, m[1], m[3]), (None, m[2], m[3]))),
 )
-_RANGE_ONE_MONTH = re.compile(
-    rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:to|and|-|–|until)\s+(?:the\s+)?(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({_MONTHS})\s+(\d{{4}})"
-)
-_MONTH_YEAR = re.compile(rf"\b({_MONTHS})\s+(\d{{4}})\b")
+# Without a range, the first month written with its year (and its day, if it has one).
+_ONE_DATE = re.compile(rf"\b(?:{_D1}\s+(?:of\s+)?)?({_MONTHS}),?\s+(\d{{4}})\b")
+_YEAR_ONLY = re.compile(r"\b((?:19|20)\d{2})\b")
+
+
+@dataclass(frozen=True)
+class FoundDates:
+    """Inspection dates read from a text: as shown, normalised, and where they were found.
+
+    ``start``/``end`` are ISO dates ("2020-10-12"), or a month ("2020-10") or a year ("2020")
+    when the text gives no more; ``span`` is where the dates are written in the text searched.
+    """
+
+    dates: str  # as shown: "12-23 October 2020", "23 November - 3 December 2020", "October 2020"
+    start: str
+    end: str
+    span: tuple[int, int]
+
+    @property
+    def year(self) -> int:
+        return int(self.start[:4])
+
+
+def _iso(day: str | None, month: str | None, year: str) -> str | None:
+    """An ISO date (or month, or year) for a day, month name and year; None if no such date."""
+    y = int(year)
+    if not 1900 <= y <= 2100:
+        return None
+    if not month:
+        return f"{y:04d}" if day is None else None
+    mo = MONTH_NAMES.index(month) + 1
+    if day is None:
+        return f"{y:04d}-{mo:02d}"
+    try:
+        return date(y, mo, int(day)).isoformat()
+    except ValueError:
+        return None
+
+
+def _shown(start: str, end: str) -> str:
+    """'2020-10-12', '2020-10-23' -> '12-23 October 2020' (the way the reports write them)."""
+
+    def parts(iso: str) -> tuple[str, str, str]:
+        bits = iso.split("-")
+        day = str(int(bits[2])) if len(bits) > 2 else ""
+        month = MONTH_NAMES[int(bits[1]) - 1] if len(bits) > 1 else ""
+        return day, month, bits[0]
+
+    (d1, m1, y1), (d2, m2, y2) = parts(start), parts(end)
+    if start == end:
+        return " ".join(x for x in (d1, m1, y1) if x)
+    if y1 != y2:
+        return f"{' '.join(x for x in (d1, m1, y1) if x)} - {' '.join(x for x in (d2, m2, y2) if x)}"
+    if m1 == m2 and d1 and d2:
+        return f"{d1}-{d2} {m1} {y1}"
+    return f"{' '.join(x for x in (d1, m1) if x)} - {' '.join(x for x in (d2, m2) if x)} {y1}"
+
+
+def _candidates(text: str):
+    """Every way of reading dates in ``text``: ranges first (earliest first), then single dates."""
+    ranges = []
+    for rx, read in _DATE_FORMS:
+        for m in rx.finditer(text):
+            (d1, m1, y1), (d2, m2, y2) = read(m)
+            start, end = _iso(d1, m1, y1), _iso(d2, m2, y2)
+            if start and end and start <= end:
+                ranges.append((m.start(), -m.end(), start, end))
+    for pos, neg_end, start, end in sorted(ranges):
+        yield FoundDates(_shown(start, end), start, end, (pos, -neg_end))
+    for m in _ONE_DATE.finditer(text):
+        iso = _iso(m[1], m[2], m[3])
+        if iso:
+            yield FoundDates(_shown(iso, iso), iso, iso, m.span())
+
+
+def find_dates(text: str) -> FoundDates | None:
+    """The inspection dates of a report: its first date range, else its first month and year.
+
+    >>> f = find_dates("A team spent seven days between the 12 and 23 of October 2020.")
+    >>> f.dates, f.start, f.end, f.year, f.span
+    ('12-23 October 2020', '2020-10-12', '2020-10-23', 2020, (36, 61))
+    >>> find_dates("From 23rd November 2020 to 3rd December 2020.").dates
+    '23 November - 3 December 2020'
+    """
+    return next(_candidates(text), None)
+
+
+def dates_span(text: str, dates: str) -> tuple[int, int] | None:
+    """Where in ``text`` the dates shown as ``dates`` are written (the first place), or None."""
+    if not dates:
+        return None
+    want = normalise_dates(dates)
+    for found in _candidates(text):
+        if (found.start, found.end) == want[:2]:
+            return found.span
+    return None
+
+
+@lru_cache(maxsize=4096)
+def normalise_dates(dates: str) -> tuple[str, str, int | None]:
+    """(start, end, year) of a dates string as stored in a report's metadata ('' and None if none).
+
+    >>> normalise_dates("23 November - 3 December 2020")
+    ('2020-11-23', '2020-12-03', 2020)
+    >>> normalise_dates("October 2020"), normalise_dates("2019"), normalise_dates("")
+    (('2020-10', '2020-10', 2020), ('2019', '2019', 2019), ('', '', None))
+    """
+    found = find_dates(dates or "")
+    if found is not None:
+        return found.start, found.end, found.year
+    m = _YEAR_ONLY.search(dates or "")
+    return (m[1], m[1], int(m[1])) if m else ("", "", None)
+
 
 _KINDS = [
     ("risk based inspection", "Risk based inspection"),
@@ -104,14 +237,9 @@ def detect_authority(text: str) -> str:
 
 
 def detect_dates(text: str) -> str:
-    m = _RANGE_TWO_MONTHS.search(text)
-    if m:
-        return f"{m[1]} {m[2]} - {m[3]} {m[4]} {m[5]}"
-    m = _RANGE_ONE_MONTH.search(text)
-    if m:
-        return f"{m[1]}-{m[2]} {m[3]} {m[4]}"
-    m = _MONTH_YEAR.search(text)
-    return f"{m[1]} {m[2]}" if m else ""
+    """The inspection dates as shown ("12-23 October 2020"), or "" when the text gives none."""
+    found = find_dates(text)
+    return found.dates if found else ""
 
 
 def detect_kind(text: str) -> str:

@@ -17,6 +17,27 @@ class ReportMeta:
     dates: str  # e.g. "23 November - 3 December 2020"
     sha256: str  # of the source text
 
+    # The dates normalised, derived from ``dates`` (so metadata stored by any Arolwg has them):
+    # ISO start and end ("2020-11-23"; "2020-10" or "2020" when the report gives no day or
+    # month), and the year the inspection started; "" and None when no date was found.
+    @property
+    def start(self) -> str:
+        from index.meta import normalise_dates
+
+        return normalise_dates(self.dates)[0]
+
+    @property
+    def end(self) -> str:
+        from index.meta import normalise_dates
+
+        return normalise_dates(self.dates)[1]
+
+    @property
+    def year(self) -> int | None:
+        from index.meta import normalise_dates
+
+        return normalise_dates(self.dates)[2]
+
 
 @dataclass(frozen=True)
 class Chunk:
