@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.meta import short_name
 from index.store import IndexStore
 from index.text import stems, terms
 from rag.pages import page_fields
 from rag.retrieval import Retrieval
+from rag.timescope import line_groups
 from rag.types import Answer, Citation, Passage
 
 # Calibrated on eval/qa.jsonl with `arolwg eval` (threshold sweep); see README "Evaluation".
@@ -267,20 +267,6 @@ def cite(store: IndexStore, row: int, passage: Passage, n: int) -> tuple[Citatio
     return citation, f"{' '.join(sent.text.split())} [{n}]"  # a wrapped title reads as one line
 
 
-def _spans_councils(retrieval: Retrieval, store: IndexStore) -> bool:
-    """The question was searched in reports of more than one council (none named, no council filter)."""
-    searched = {rid for g in retrieval.scope.groups for rid in g}
-    return not retrieval.scope.labels[0] and len({store.reports[rid].authority for rid in searched}) > 1
-
-
-def _by_council(rows: list[int], by_row: dict[int, Scored]) -> tuple[list[list[int]], list[str]]:
-    """Answer rows grouped by council, councils in the order they first appear."""
-    groups: dict[str, list[int]] = {}
-    for r in rows:
-        groups.setdefault(by_row[r].passage.authority, []).append(r)
-    return list(groups.values()), [short_name(a) for a in groups]
-
-
 def _abstain(question: str, retrieval: Retrieval, resolved: str, score: float, why: str = "") -> Answer:
     return Answer(
         question=question,
@@ -306,9 +292,8 @@ def extractive_answer(
     """Compose an answer from the best sentences of the retrieved passages, or abstain."""
     threshold = DEFAULT_THRESHOLD if threshold is None else threshold
     resolved = resolved_question or question
-    if retrieval.scope.missing and len(retrieval.scope.labels) <= 1 and not retrieval.scope.labels[0]:
-        names = " and ".join(short_name(a) for a in retrieval.scope.missing)
-        return _abstain(question, retrieval, resolved, 0.0, f"No indexed report covers {names}; the closest passages from the reports that are indexed are listed below.")
+    if retrieval.scope.unanswered:  # a council no report covers, or no report of the time asked about
+        return _abstain(question, retrieval, resolved, 0.0, retrieval.scope.unanswered)
     scored = score_sentences(store, retrieval, retrieval.scope.search_text, focus=focus, focus_vec=focus_vec)
     q_terms = set(terms(retrieval.scope.search_text)) | set(terms(focus))
     if not scored:
@@ -324,11 +309,10 @@ def extractive_answer(
         return _abstain(question, retrieval, resolved, evidence)
 
     by_row = {s.row: s for s in scored}
-    labels = [short_name(lb) for lb in retrieval.scope.labels] if retrieval.scope.comparison else [""]
-    if not retrieval.scope.comparison and _spans_councils(retrieval, store):
-        # A question that names no council, over reports of several: say whose words each are,
-        # as a comparison does, so the answer read alone never puts one council's finding on another.
-        picks_by_group, labels = _by_council(picks_by_group[0], by_row)
+    # Each line says whose words it holds: its council when several are searched, and its
+    # report's date when a council has several reports, so the answer read alone never puts
+    # one council's finding on another, nor an old finding for a current one.
+    picks_by_group, labels = line_groups(retrieval.scope, store.reports, picks_by_group, lambda r: by_row[r].passage.source)
     citations: list[Citation] = []
     lines: list[str] = []
     for gi, rows in enumerate(picks_by_group):

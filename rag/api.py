@@ -43,8 +43,12 @@ def check_k(k: object) -> int | None:
     return k
 
 
-# The keys rag.scope.allowed_reports reads: a council (official or short name), or a report (file name).
-FILTER_KEYS = {"authority": "council", "council": "council", "source": "report", "report": "report", "report_id": "report"}
+# The keys rag.scope.allowed_reports reads: a council (official or short name), a report (file name),
+# and the inspection's time (rag.timescope: year, month, since, before, latest, previous).
+FILTER_KEYS = {
+    "authority": "council", "council": "council", "source": "report", "report": "report", "report_id": "report",
+    "year": "time", "month": "time", "since": "time", "before": "time", "latest": "time", "previous": "time",
+}
 
 
 def check_filters(filters: object) -> dict | None:
@@ -55,9 +59,9 @@ def check_filters(filters: object) -> dict | None:
     {'authority': 'Cardiff'}
     """
     expected = (
-        'filters must be a dict such as {"authority": "Cardiff"} or {"source": "ciw-cardiff-2020-12.txt"}, '
+        'filters must be a dict such as {"authority": "Cardiff"}, {"source": "ciw-cardiff-2020-12.txt"} or {"year": 2016}, '
         "with the keys authority or council (a council's name) and source, report or report_id (a report's file name), "
-        "each given one name or a list of names"
+        "each given one name or a list of names, and year, month, since, before, latest or previous (the inspection's date)"
     )
     if filters is None:
         return None
@@ -66,7 +70,13 @@ def check_filters(filters: object) -> dict | None:
     unknown = sorted(str(key) for key in filters if key not in FILTER_KEYS)
     if unknown:
         raise InvalidArgumentError(f"{expected}; {', '.join(map(repr, unknown))} is not one of those keys.")
+    from rag.timescope import check_time_filter
+
     for key, value in filters.items():
+        if FILTER_KEYS[key] == "time":
+            if value is not None and (wrong := check_time_filter(key, value)):
+                raise InvalidArgumentError(f"{expected}; {key!r} must be {wrong}, not {value!r}.")
+            continue
         names = [value] if isinstance(value, str) else value
         if value is not None and (not isinstance(names, (list, tuple, set, frozenset)) or not all(isinstance(n, str) for n in names)):
             raise InvalidArgumentError(f"{expected}; {key!r} is of type {type(value).__name__}, not a {FILTER_KEYS[key]} name.")
@@ -174,7 +184,9 @@ def query(
 
     Args:
         history: earlier turns ``[(question, answer_text), ...]`` for follow-ups.
-        filters: ``{"authority": "Cardiff"}`` or ``{"source": "ciw-cardiff-2020-12.txt"}``.
+        filters: ``{"authority": "Cardiff"}``, ``{"source": "ciw-cardiff-2020-12.txt"}``, and the
+            inspection's time: ``{"year": 2016}``, ``{"month": "2020-10"}``, ``{"since": "2018"}``,
+            ``{"before": "2019"}``, ``{"latest": True}`` (each council's newest report), ``{"previous": True}``.
         answerer: ``"extractive"`` (default, offline) or ``"llm"`` (the configured LLM).
         on_token: called with each piece of answer text as it is produced (LLM streaming).
 
@@ -229,11 +241,14 @@ def query(
             a = replace(a, notice=notice)
         return a
 
+    from rag.dates import dates_answer, with_scope_notice
     from rag.outline import outline_answer
 
-    # A broad question ("What are Wrexham's strengths?") is answered from the report's own
-    # headings, by either backend: the list is the report's, there is nothing to generate.
-    outline = outline_answer(q, r, store, resolved_question=resolved)
+    # "When did the inspection take place?" is answered from the reports' dates, and a broad
+    # question ("What are Wrexham's strengths?") from the report's own headings, by either
+    # backend: the dates and the list are the reports', there is nothing to generate.
+    dated = None if r.scope.unanswered else dates_answer(q, r, store, resolved_question=resolved, focus=focus)
+    outline = dated or (None if r.scope.unanswered else outline_answer(q, r, store, resolved_question=resolved))
     if outline is not None:
         ans = outline
         if on_token:
@@ -266,6 +281,9 @@ def query(
         ans = extractive()
         if on_token:
             on_token(ans.text)
+    if dated is None:
+        # Several reports of one council in scope, or a council with none of the time asked about.
+        ans = with_scope_notice(ans, r.scope, store.reports)
     t4 = time.perf_counter()
     ans.timings.update(
         {"setup": t1 - t0, "followup": t2 - t1, **r.seconds, "retrieve": t3 - t2, "answer": t4 - t3, "total": t4 - t0}

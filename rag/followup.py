@@ -9,6 +9,7 @@ from index.meta import short_name
 from index.text import terms
 from index.types import ReportMeta
 from rag.scope import _EACH, _name_pattern, named_authorities, strip_authorities, unindexed_authorities
+from rag.timescope import TimeWords, strip_time, time_words
 
 _ELLIPTIC = re.compile(
     r"^\s*(and|also|but|so|what about|how about|and what about|what of|same (?:for|in)|likewise|then|ok(?:ay)?)\b[\s,]*",
@@ -40,7 +41,9 @@ def resolve_parts(question: str, history: Sequence[tuple[str, str]] | None, repo
     earlier = [q for q, _ in history]
     base, prev_focus = resolve_parts(earlier[-1], [(q, "") for q in earlier[:-1]], reports)
     named = _councils(question, reports)
+    when = time_words(question)
     rest = strip_authorities(_ELLIPTIC.sub("", question), named).strip(" ?.!,")
+    rest = strip_time(rest).strip(" ?.!,") if when else rest
     rest = re.sub(r"^(in|for|at|with)\b\s*", "", rest, flags=re.I)
     if not named and _EACH.search(question):
         # "And in each council?": the earlier question, asked of every council.
@@ -62,6 +65,8 @@ def resolve_parts(question: str, history: Sequence[tuple[str, str]] | None, repo
             base = re.sub(r"\s{2,}", " ", re.sub(pat, swap, base, flags=re.I)).strip()
         else:
             base = f"{base.rstrip(' ?')} in {' and '.join(short_name(a) for a in named)}?"
+    if when is not None:
+        base = _with_time(base, when)  # "And in 2016?": the earlier question, of that time
     focus = rest if rest and terms(rest) else prev_focus
     return base, focus
 
@@ -82,10 +87,19 @@ def _carry_councils(question: str, history: Sequence[tuple[str, str]], reports: 
     for earlier, _ in reversed(history):
         named = _councils(earlier, reports)
         if named:
-            return f"{question.rstrip(' ?')} in {' and '.join(short_name(a) for a in named)}?"
+            carried = f"{question.rstrip(' ?')} in {' and '.join(short_name(a) for a in named)}?"
+            # ... and with its time, as the conversation last had it, unless this one names one.
+            if time_words(question) is None and (when := time_words(resolve(history[-1][0], history[:-1], reports))):
+                carried = _with_time(carried, when)
+            return carried
         if _EACH.search(earlier):
             return question
     return question
+
+
+def _with_time(question: str, when: TimeWords) -> str:
+    """The question with its own time words (if any) replaced by ``when``'s."""
+    return f"{strip_time(question).rstrip(' ?')} {when.phrase}?"
 
 
 def resolve(question: str, history: Sequence[tuple[str, str]] | None, reports: dict[str, ReportMeta]) -> str:
@@ -97,6 +111,8 @@ def resolve(question: str, history: Sequence[tuple[str, str]] | None, reports: d
     "What must Cardiff improve about carers' assessments?"
     >>> resolve("And for adults?", [("What must Wrexham improve about carers' assessments?", "...")], reps)
     "What must Wrexham improve about carers' assessments: adults?"
+    >>> resolve("And in 2016?", [("What did Wrexham find about advocacy at its latest inspection?", "...")], reps)
+    'What did Wrexham find about advocacy in 2016?'
     """
     base, focus = resolve_parts(question, history, reports)
     return f"{base.rstrip(' ?')}: {focus}?" if focus else base

@@ -21,6 +21,7 @@ from index.text import terms
 from index.types import Chunk
 from rag.answer import cite
 from rag.retrieval import Retrieval, to_passage
+from rag.timescope import dated_labels, newest_first, report_label
 from rag.types import Answer, Citation, Passage
 
 
@@ -172,7 +173,7 @@ def outline_answer(question: str, retrieval: Retrieval, store: IndexStore, *, re
     used_requirements = used_headings = False
     for report_ids in sc.groups:
         items: list[_Item] = []
-        for rid in report_ids:
+        for rid in newest_first(store.reports, report_ids):
             found = _from_headings(store, rid, kind, sc.text)
             if found:
                 used_headings = True
@@ -183,7 +184,9 @@ def outline_answer(question: str, retrieval: Retrieval, store: IndexStore, *, re
                 return None  # every report asked about must answer in its own words, or none is listed
             items.extend(found)
         groups.append(items)
-    multi = len({store.reports[it.chunk.report_id].authority for g in groups for it in g}) > 1
+    quoted = {it.chunk.report_id for g in groups for it in g}
+    multi = len({store.reports[rid].authority for rid in quoted}) > 1
+    dated = dated_labels(store.reports, quoted)  # several reports of a council: say which, by date
     total = sum(len(g) for g in groups)
     per_group = max(1, MAX_ITEMS // len(groups))
 
@@ -194,7 +197,8 @@ def outline_answer(question: str, retrieval: Retrieval, store: IndexStore, *, re
     for items in groups:
         for it in _spread(items, per_group):
             c = it.chunk
-            where = (short_name(store.reports[c.report_id].authority) if multi else "", it.area)
+            meta = store.reports[c.report_id]
+            where = (report_label(meta) if dated else short_name(meta.authority) if multi else "", it.area)
             if where != current:
                 current = where
                 # "Adult Social Services: Performance Evaluation Inspection" -> "Adult Social Services"

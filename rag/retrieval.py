@@ -72,6 +72,7 @@ def to_passage(store: IndexStore, pos: int, *, score: float, similarity: float) 
         source=c.report_id,
         title=meta.title,
         authority=meta.authority,
+        dates=meta.dates,
         section=c.section,
         text=c.text,
         start=c.start,

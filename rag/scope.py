@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from index.meta import name_alternatives, short_name
 from index.text import terms
 from index.types import ReportMeta
+from rag.timescope import TIME_KEYS, apply_time, describe, newest_first, time_words
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,19 @@ class Scope:
     text: str
     missing: tuple[str, ...] = ()  # councils the question names that no indexed report covers
     bridged: tuple[str, ...] = ()  # report words standing in for question words they never use
+    time: dict = field(default_factory=dict)  # the question's time words as report filters
+    empty: str = ""  # why no report answers: none is of the time asked about (a sentence)
+    note: str = ""  # named councils left out because none of their reports is of that time
+
+    @property
+    def unanswered(self) -> str:
+        """Why the question cannot be answered from the reports in scope (a sentence), or ""."""
+        if self.empty:
+            return self.empty
+        if self.missing and len(self.labels) <= 1 and not self.labels[0]:
+            names = " and ".join(short_name(a) for a in self.missing)
+            return f"No indexed report covers {names}; the closest passages from the reports that are indexed are listed below."
+        return ""
 
     @property
     def comparison(self) -> bool:
@@ -93,7 +107,8 @@ def unindexed_authorities(question: str, reports: dict[str, ReportMeta]) -> list
 
 
 def allowed_reports(reports: dict[str, ReportMeta], filters: dict | None) -> list[str]:
-    """Report ids the filters allow (authority by official or short name; source / report id)."""
+    """Report ids the filters allow (authority by official or short name; source / report id;
+    the time keys of :mod:`rag.timescope`: year, month, since, before, latest, previous)."""
     ids = sorted(reports)
     if not filters:
         return ids
@@ -105,7 +120,46 @@ def allowed_reports(reports: dict[str, ReportMeta], filters: dict | None) -> lis
     if src:
         want = {src} if isinstance(src, str) else set(src)
         ids = [i for i in ids if i in want]
-    return ids
+    return apply_time(reports, ids, filters)
+
+
+def _dated_as(reports: dict[str, ReportMeta], ids: list[str]) -> str:
+    dates = [reports[i].dates for i in newest_first(reports, ids) if reports[i].dates]
+    if not dates:
+        return "no date could be found in their text" if len(ids) > 1 else "no date could be found in its text"
+    more = f" and {len(dates) - 4} more" if len(dates) > 4 else ""
+    return ("the indexed ones are of " if len(ids) > 1 else "the indexed one is of ") + "; ".join(dates[:4]) + more
+
+
+def _unmet(reports: dict[str, ReportMeta], time: dict, authority: str, ids: list[str]) -> str:
+    """A sentence saying that none of a council's reports (``ids``) is of the time asked about."""
+    whose = f"of {short_name(authority)} " if authority else ""
+    if time.get("previous") and not any(time.get(k) for k in TIME_KEYS if k not in ("previous", "latest")):
+        head = f"No report {whose}older than its latest is indexed"
+    else:
+        head = f"No indexed report {whose}is dated {describe(time)}"
+    return f"{head} ({_dated_as(reports, ids)})"
+
+
+def _time_scope(question: str, reports: dict[str, ReportMeta], allowed: list[str], named: list[str]):
+    """The question's time words applied: (report ids left, question without them, filters,
+    councils left with none). A month that leaves out every report asked about is read as the
+    date of an event the reports tell of ("Who did CIW meet in February 2020?"): its year scopes."""
+    best = None
+    for months in (True, False):
+        tw = time_words(question, months=months)
+        if tw is None:
+            return allowed, question, {}, []
+        timed = apply_time(reports, allowed, tw.filters)
+        councils = named or sorted({reports[i].authority for i in allowed})
+        unmet = [a for a in councils if not any(reports[i].authority == a for i in timed) and any(reports[i].authority == a for i in allowed)]
+        if best is None or len(unmet) < len(best[3]):
+            best = (timed, tw.text if terms(tw.text) else question, tw.filters, unmet)
+        if not unmet or "month" not in tw.filters:
+            break
+    if not named and best[0]:
+        best = (*best[:3], [])  # some councils have reports of that time: the rest are not asked about
+    return best
 
 
 def scope_question(question: str, reports: dict[str, ReportMeta], filters: dict | None = None, *, enabled: bool = True) -> Scope:
@@ -123,6 +177,28 @@ def scope_question(question: str, reports: dict[str, ReportMeta], filters: dict 
     question = strip_frame(question)
     missing = tuple(unindexed_authorities(question, reports))
     named = named_authorities(question, reports)
+    untimed = allowed
+    if filters and not allowed and any(filters.get(k) for k in TIME_KEYS):
+        untimed = allowed_reports(reports, {k: v for k, v in filters.items() if k not in TIME_KEYS})
+        empty = f"No indexed report is dated {describe(filters)}; the closest passages from the other reports are listed below."
+        return Scope((tuple(untimed),), ("",), question, missing, empty=empty)
+    allowed, question, time, unmet = _time_scope(question, reports, allowed, named)
+    if unmet and not named:
+        # No report of that time at all: one sentence for the whole index, whatever its size.
+        years = sorted({reports[i].year for i in untimed if reports[i].year})
+        span = f"the indexed ones are of {years[0]}" + (f" to {years[-1]}" if len(years) > 1 else "") if years else _dated_as(reports, untimed)
+        empty = f"No indexed report is dated {describe(time)} ({span}); the closest passages from the other reports are listed below."
+        return Scope((tuple(untimed),), ("",), question, missing, time=time, empty=empty)
+    if unmet:
+        note = "; ".join(_unmet(reports, time, a, [i for i in untimed if reports[i].authority == a]) for a in unmet) + "."
+        if set(unmet) >= set(named or {reports[i].authority for i in untimed}):
+            # Nothing of that time to answer from: abstain, showing the closest passages of the rest.
+            groups = tuple(g for a in (named or [""]) if (g := tuple(i for i in untimed if not a or reports[i].authority == a)))
+            text = strip_authorities(question, named) if named else question
+            return Scope(groups or ((),), ("",) * max(1, len(groups)), text or question, missing, time=time,
+                         empty=note[:-1] + "; the closest passages from the other reports are listed below.")
+    else:
+        note = ""
     groups: list[tuple[str, ...]] = []
     labels: list[str] = []
     for a in named:
@@ -137,8 +213,8 @@ def scope_question(question: str, reports: dict[str, ReportMeta], filters: dict 
         if 2 <= len(by_authority) <= MAX_COMPARED:
             text = re.sub(r"\s{2,}", " ", question[: m.start()] + " " + question[m.end() :]).strip()
             labels = sorted(by_authority)
-            return Scope(tuple(tuple(by_authority[a]) for a in labels), tuple(labels), text if terms(text) else question, missing)
+            return Scope(tuple(tuple(by_authority[a]) for a in labels), tuple(labels), text if terms(text) else question, missing, time=time, note=note)
     if not groups:
         # A council named but filtered out, or none named: search what the filters allow.
-        return Scope((tuple(allowed),), ("",), strip_authorities(question, named) if named else question, missing)
-    return Scope(tuple(groups), tuple(labels), strip_authorities(question, named) or question, missing)
+        return Scope((tuple(allowed),), ("",), strip_authorities(question, named) if named else question, missing, time=time, note=note)
+    return Scope(tuple(groups), tuple(labels), strip_authorities(question, named) or question, missing, time=time, note=note)

@@ -28,6 +28,7 @@ class Passage:
     similarity: float = 0.0
     page: int | None = None
     pages: tuple[int, int] | None = None
+    dates: str = ""  # its report's inspection dates as shown, e.g. "12-23 October 2020" ("" if not found)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,11 @@ class Citation:
     passage: Passage
     page: int | None = None
     pages: tuple[int, int] | None = None
+
+    @property
+    def dates(self) -> str:
+        """The inspection dates of the report quoted, as shown ("23 November - 3 December 2020")."""
+        return self.passage.dates
 
 
 @dataclass(frozen=True)
