@@ -34,6 +34,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _period(text: str) -> str:
+    from rag.timescope import period
+
+    if period(text) is None:
+        raise argparse.ArgumentTypeError(f"must be a year, month or day such as 2018, 2018-06 or 2018-06-01, not {text!r}")
+    return text
+
+
+def _year(text: str) -> int:
+    if len(text) != 4 or not text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be a year such as 2016, not {text!r}")
+    return int(_period(text))
+
+
 def _llm_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("LLM answers (optional; the default answerer needs none)")
     g.add_argument("--llm", choices=["none", "openai", "ollama", "gguf"], help="answer backend (AROLWG_LLM)")
@@ -74,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the whole answer as JSON (text, citations, passages)")
     p.add_argument("--council", metavar="NAME", help="only search this council's reports, e.g. Cardiff")
     p.add_argument("--report", metavar="FILE", help="only search this report (its file name)")
+    p.add_argument("--year", type=_year, metavar="YYYY", help="only search reports of inspections in this year, e.g. 2016")
+    p.add_argument("--since", type=_period, metavar="DATE", help="only search inspections since this year or month (2018, 2018-06)")
+    p.add_argument("--before", type=_period, metavar="DATE", help="only search inspections before this year or month (2019, 2019-04)")
+    p.add_argument("--latest", action="store_true", help="only search the latest report of each council")
     p.add_argument("--k", type=_positive_int, metavar="N", help="passages to retrieve (default 5)")
     p.add_argument("--history", metavar="FILE", help="JSON file of earlier turns [[question, answer], ...] for a follow-up")
     p.add_argument("--stream", action="store_true", help="print the answer as it is generated (LLM answers)")
@@ -229,6 +247,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
         filters["authority"] = args.council
     if args.report:
         filters["source"] = args.report
+    for key in ("year", "since", "before"):
+        if getattr(args, key, None) is not None:
+            filters[key] = getattr(args, key)
+    if getattr(args, "latest", False):
+        filters["latest"] = True
     streamed = []
 
     def on_token(t: str) -> None:

@@ -198,6 +198,9 @@ def build_app(settings=None, *, index_dir=None, embeddings=None, engine: H.Engin
                         report = gr.Dropdown(
                             label="Report", choices=[("All reports", "")], value="", allow_custom_value=True, elem_id="arolwg-report"
                         )
+                        when = gr.Dropdown(
+                            label="Inspection date", choices=[("Any date", "")], value="", allow_custom_value=True, elem_id="arolwg-when"
+                        )
                         gr.HTML('<div class="arolwg-side-title">Settings</div>')
                         answerer = gr.Radio(
                             label="Answer mode",
@@ -281,9 +284,10 @@ def build_app(settings=None, *, index_dir=None, embeddings=None, engine: H.Engin
                 gr.Dropdown(choices=H.report_choices(reports, council_value), value=""),
                 gr.Dropdown(choices=[(H.report_label(r) + f" \u2014 {r.report_id}", r.report_id) for r in reports], value=None),
                 reports,
+                gr.Dropdown(choices=H.when_choices(reports)),
             )
 
-        refresh_outputs = [reports_html, council, report, remove_pick, reports_state]
+        refresh_outputs = [reports_html, council, report, remove_pick, reports_state, when]
         demo.load(refresh, None, refresh_outputs, api_visibility="private", queue=False)
 
         council.change(
@@ -294,15 +298,15 @@ def build_app(settings=None, *, index_dir=None, embeddings=None, engine: H.Engin
             queue=False,
         )
 
-        def on_ask(q, chat_state, council_v, report_v, mode_v, k_v):
-            options = H.AskOptions(council_v or "", report_v or "", mode_v or "extractive", int(k_v) if k_v else None)
+        def on_ask(q, chat_state, council_v, report_v, mode_v, k_v, when_v=""):
+            options = H.AskOptions(council_v or "", report_v or "", mode_v or "extractive", int(k_v) if k_v else None, when_v or "")
             for i, upd in enumerate(H.ask(engine, q, chat_state, options)):
                 if upd.warning:
                     gr.Warning(upd.warning)
                 # The first update clears the question box; later ones leave what the user types next.
                 yield upd.messages, upd.state, upd.copy_text, ("" if i == 0 and not upd.warning else gr.skip())
 
-        ask_inputs = [question, state, council, report, answerer, k]
+        ask_inputs = [question, state, council, report, answerer, k, when]
         ask_outputs = [chatbot, state, copy_text, question]
         ask_kwargs = dict(show_progress="hidden", concurrency_limit=4, concurrency_id="ask")
         question.submit(on_ask, ask_inputs, ask_outputs, api_name="ask", **ask_kwargs)

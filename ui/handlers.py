@@ -73,14 +73,18 @@ class AskOptions:
     report: str = ""  # report id (file name), "" for all
     answerer: str = "extractive"
     k: int | None = None
+    when: str = ""  # inspection date: "" any, "latest" (each council's newest report), or a year "2016"
 
     def filters(self) -> dict | None:
-        """The ``filters`` argument of ``query()``: a report narrows more than a council."""
+        """The ``filters`` argument of ``query()``: a report narrows more than a council or a date."""
         if self.report:
             return {"source": self.report}
-        if self.council:
-            return {"authority": self.council}
-        return None
+        out: dict = {"authority": self.council} if self.council else {}
+        if self.when == "latest":
+            out["latest"] = True
+        elif self.when.isdigit() and len(self.when) == 4:
+            out["year"] = int(self.when)
+        return out or None
 
 
 class ChatUpdate(NamedTuple):
@@ -398,6 +402,14 @@ def report_choices(reports: Sequence, council: str = "") -> list[tuple[str, str]
         for lab, r in zip(labels, chosen)
     ]
     return [("All reports", ""), *out]
+
+
+def when_choices(reports: Sequence) -> list[tuple[str, str]]:
+    """(label, value) pairs for the date filter: any, each council's latest, and every year indexed."""
+    from index.meta import normalise_dates
+
+    years = sorted({y for r in reports if (y := normalise_dates(getattr(r, "dates", "") or "")[2])}, reverse=True)
+    return [("Any date", ""), ("Latest of each council", "latest"), *[(str(y), str(y)) for y in years]]
 
 
 # ---------------------------------------------------------------- reports tab

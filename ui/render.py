@@ -185,11 +185,13 @@ def original_link(source: str, pages: tuple[int, int] | None, has_original: HasO
 
 def _source_head(
     ns: Sequence[int], title: str, authority: str, section: Sequence[str], source: str,
-    pages: tuple[int, int] | None = None, has_original: HasOriginal | None = None,
+    pages: tuple[int, int] | None = None, has_original: HasOriginal | None = None, dates: str = "",
 ) -> str:
     badge = "".join(f'<span class="arolwg-n">{n}</span>' for n in ns)
     # The council is named once: in the title when the title has it, else on the line below.
     meta = [f'<span class="arolwg-council">{esc(authority)}</span>'] if authority and authority not in (title or "") else []
+    if dates and dates not in (title or ""):
+        meta.append(f'<span class="arolwg-dates">inspection {esc(dates)}</span>')
     path = heading_path(section)
     if path:
         meta.append(f'<span class="arolwg-path">{esc(path)}</span>')
@@ -218,7 +220,7 @@ def sources_html(citations: Sequence[Citation], turn: int, source_text: SourceTe
         body = excerpt_marks_html(source_text(c.source), c.passage, cits, turn)
         cards.append(
             f'<div class="arolwg-src" id="arolwg-card-{turn}-{i}">'
-            f"{_source_head([x.n for x in cits], c.title, c.authority, c.section, c.source, span_pages(cits), has_original)}"
+            f"{_source_head([x.n for x in cits], c.title, c.authority, c.section, c.source, span_pages(cits), has_original, c.dates)}"
             f'<div class="arolwg-excerpt">{body}</div></div>'
         )
     label = "Source" if len(citations) == 1 else f"Sources ({len(citations)})"
@@ -233,7 +235,7 @@ def closest_html(passages: Sequence[Passage], turn: int, source_text: SourceText
     for i, p in enumerate(passages, 1):
         cards.append(
             f'<div class="arolwg-src arolwg-near" id="arolwg-near-{turn}-{i}">'
-            f"{_source_head((), p.title, p.authority, p.section, p.source, p.pages, has_original)}"
+            f"{_source_head((), p.title, p.authority, p.section, p.source, p.pages, has_original, p.dates)}"
             f'<div class="arolwg-excerpt">{passage_html(source_text(p.source), p)}</div></div>'
         )
     return (
@@ -305,6 +307,14 @@ def answer_plain(answer: Answer, reports=None) -> str:
     return answer_with_sources(answer, reports)
 
 
+def _dates_cell(dates: str) -> str:
+    """A report's inspection dates, or a plain word that none could be found in its text (so it
+    is left out by date filters and questions about a time)."""
+    if dates:
+        return esc(dates)
+    return '<span class="arolwg-undated" title="No inspection date was found in the report\'s text, so date filters and questions about a time leave it out.">Not found in the text</span>'
+
+
 def reports_table_html(reports: Sequence[object], has_original: HasOriginal | None = None) -> str:
     """The Reports tab's table: title, council, kind, dates, chunk count, file name (a link that
     downloads the original, when the index keeps it)."""
@@ -317,7 +327,7 @@ def reports_table_html(reports: Sequence[object], has_original: HasOriginal | No
             f'<td class="arolwg-title">{esc(getattr(r, "title", "") or "")}</td>'
             f'<td>{esc(getattr(r, "authority", "") or "")}</td>'
             f'<td>{esc(getattr(r, "kind", "") or "")}</td>'
-            f'<td>{esc(getattr(r, "dates", "") or "")}</td>'
+            f'<td>{_dates_cell(getattr(r, "dates", "") or "")}</td>'
             f'<td class="arolwg-num">{int(getattr(r, "n_chunks", 0) or 0)}</td>'
             f'<td class="arolwg-file">{_file_cell(getattr(r, "report_id", "") or "", has_original)}</td>'
             "</tr>"
