@@ -25,7 +25,7 @@ from rag.errors import EvalSetError
 
 log = logging.getLogger(__name__)
 
-KINDS = ("fact", "finding", "judgement", "paraphrase", "comparison", "unanswerable", "followup")
+KINDS = ("fact", "finding", "judgement", "paraphrase", "comparison", "unanswerable", "followup", "time-scope", "latest")
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,9 @@ class QAItem:
     evidence: tuple[Evidence, ...]
     kind: str
     history: tuple[tuple[str, str], ...]
+    # The reports of the time a question asks about ("in 2018", "the latest inspection"): a
+    # citation of any other report is out of time. None: the question asks about no time.
+    in_time: tuple[str, ...] | None = None
 
     @property
     def answerable(self) -> bool:
@@ -175,6 +178,15 @@ def load_qa(path: Path | str, sources: Mapping[str, str] | Callable[[str], str |
             raw_evidence = obj.get("evidence", [])
             if not isinstance(raw_evidence, list):
                 raise ValueError('"evidence" must be a list')
+            in_time = obj.get("in_time")
+            if in_time is not None:
+                if not isinstance(in_time, list) or not all(isinstance(r, str) for r in in_time):
+                    raise ValueError('"in_time" must be a list of report file names')
+                for rid in in_time:
+                    if rid not in texts:
+                        texts[rid] = get(rid)
+                    if texts[rid] is None:
+                        raise ValueError(f'"in_time" names the report {rid!r}, which is not in the index')
             if kind == "unanswerable" and (raw_evidence or facts):
                 raise ValueError("an unanswerable question cannot have evidence or facts")
             evidence = []
@@ -198,8 +210,9 @@ def load_qa(path: Path | str, sources: Mapping[str, str] | Callable[[str], str |
                         "with different whitespace; used anyway."
                     )
                 evidence.append(Evidence(source, quote, spans, exact))
-            # A follow-up may itself be unanswerable; every other kind is about something the reports say.
-            if kind not in ("unanswerable", "followup") and not evidence:
+            # A follow-up, or a question about a time no report is of, may itself be unanswerable;
+            # every other kind is about something the reports say.
+            if kind not in ("unanswerable", "followup", "time-scope", "latest") and not evidence:
                 raise ValueError(f"a {kind} question needs evidence (only unanswerable questions have none)")
             qa.questions.append(
                 QAItem(
@@ -211,6 +224,7 @@ def load_qa(path: Path | str, sources: Mapping[str, str] | Callable[[str], str |
                     evidence=tuple(evidence),
                     kind=kind,
                     history=history,
+                    in_time=None if in_time is None else tuple(in_time),
                 )
             )
             seen.add(qid)

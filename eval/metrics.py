@@ -226,6 +226,20 @@ def citation_on_gold(citation: tuple[str, int, int], evidence: Sequence[tuple[st
     return any(src == e_src and any(overlap((start, end), span) > 0 for span in spans) for e_src, spans in evidence)
 
 
+def out_of_time(cited_sources: Iterable[str], in_time: Iterable[str]) -> bool:
+    """True when an answer cites any report outside the time its question asks about.
+
+    ``in_time`` holds the reports of that time ("in 2018": the 2018 reports of the council asked
+    about; "the latest inspection": its newest report). An abstention cites nothing, so it is
+    never out of time: the answered rate of the same questions says whether it answered.
+
+    >>> out_of_time(["w-2018.txt"], ["w-2018.txt"]), out_of_time(["w-2018.txt", "w-2020.txt"], ["w-2018.txt"])
+    (False, True)
+    """
+    allowed = set(in_time)
+    return any(src not in allowed for src in cited_sources)
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """The ``q``-th percentile (0-100) by linear interpolation between closest ranks (numpy's default).
 

@@ -40,6 +40,8 @@ ANSWERS = [
     ("abstention_recall", "abstention recall"),
     ("citation_precision", "citation precision"),
     ("citation_validity", "citation validity"),
+    ("in_time_rate", "time questions: no citation out of time (target >= 0.95)"),
+    ("in_time_answered", "time questions: answered rate, answerable"),
     ("answer_chars_median", "answer length, median chars"),
 ]
 COST = [

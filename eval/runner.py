@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 
 EVAL_DIR = Path(__file__).resolve().parent
 DEFAULT_QA = EVAL_DIR / "qa.jsonl"
+# Questions about time (kinds time-scope and latest), asked of the dated test corpus of
+# eval/corpus.py, which the runner builds for them in a temporary folder.
+CORPUS_QA = EVAL_DIR / "corpus_qa.jsonl"
 # Written after the answerer was tuned, from report passages qa.jsonl does not use, and never tuned
 # on: run it (`arolwg eval --qa eval/heldout.jsonl`) to see how Arolwg does on questions it has not met.
 HELDOUT_QA = EVAL_DIR / "heldout.jsonl"
@@ -72,6 +75,7 @@ class QuestionResult:
     answer: str = ""
     abstained: bool = False
     correct: bool | None = None  # None: no facts to check (or unanswerable)
+    out_of_time: bool | None = None  # cites a report outside the time asked about (None: no time asked)
     score: float | None = None
     citations: list[dict] = field(default_factory=list)  # source, start, end, valid, on_gold
     seconds: float = 0.0
@@ -102,6 +106,7 @@ class QuestionResult:
             "answer_chars": len(self.answer),
             "abstained": self.abstained,
             "correct": self.correct,
+            "out_of_time": self.out_of_time,
             "score": self.score,
             "citations": [
                 {k: v for k, v in c.items() if k != "quote" or not c.get("valid")} for c in self.citations
@@ -257,6 +262,8 @@ def _score(item: QAItem, res: QuestionResult, texts: dict[str, str]) -> None:
         res.matrix = M.hit_matrix(res.retrieved, gold)
     if item.answerable and item.facts:
         res.correct = (not res.abstained) and M.facts_present(res.answer, item.facts)
+    if item.in_time is not None:
+        res.out_of_time = M.out_of_time([c["source"] for c in res.citations], item.in_time)
     for c in res.citations:
         c["valid"] = M.citation_valid(texts.get(c["source"], ""), c["start"], c["end"], c["quote"])
         c["on_gold"] = M.citation_on_gold((c["source"], c["start"], c["end"]), gold) if item.answerable else None
@@ -390,6 +397,10 @@ def aggregate(results: Sequence[QuestionResult], *, answers_apply: bool = True) 
     out["citation_precision"] = sum(c["on_gold"] for c in gold_cits) / len(gold_cits) if gold_cits else math.nan
     lengths = [len(r.answer) for r in results if not r.abstained and r.answer]
     out["answer_chars_mean"] = statistics.fmean(lengths) if lengths else math.nan
+    timed = [r for r in results if r.out_of_time is not None]
+    if timed:  # questions about a time: none of their citations from a report of another time
+        out["in_time_rate"] = sum(not r.out_of_time for r in timed) / len(timed)
+        out["in_time_answered"] = sum(not r.abstained for r in timed if r.answerable) / max(1, sum(r.answerable for r in timed))
     out["answer_chars_median"] = statistics.median(lengths) if lengths else math.nan
     out["errors"] = sum(1 for r in results if r.error)
     out["llm_fallbacks"] = sum(1 for r in results if r.notice)
@@ -423,6 +434,9 @@ def per_kind(results: Sequence[QuestionResult]) -> dict[str, dict[str, float | N
             "fact_accuracy": (sum(r.correct for r in facts) / len(facts)) if facts else None,
             "abstained_rate": sum(r.abstained for r in rs) / len(rs),
         }
+        timed = [r for r in rs if r.out_of_time is not None]
+        if timed:
+            out[kind]["in_time_rate"] = sum(not r.out_of_time for r in timed) / len(timed)
     return out
 
 
@@ -484,6 +498,16 @@ def run_benchmark(
 
     try:
         build: dict[str, float | None] = {"index_seconds": None, "index_chunks": None, "index_chunks_per_s": None}
+        if index_dir is None and reports_dir is None and qa_path.resolve() == CORPUS_QA.resolve():
+            from eval.corpus import make_dated_corpus
+
+            reports_dir = Path(tempfile.mkdtemp(prefix="arolwg-dated-corpus-"))
+            cleanup.append(str(reports_dir))
+            make_dated_corpus(reports_dir)
+            warnings.append(
+                "These questions are asked of the dated test corpus (eval/corpus.py): the two bundled reports "
+                "and SYNTHETIC earlier versions of them, made for the run."
+            )
         if index_dir is None:
             index_dir = Path(tempfile.mkdtemp(prefix="arolwg-eval-index-"))
             cleanup.append(str(index_dir))
