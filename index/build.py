@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,11 +22,14 @@ from index.errors import (
     ArolwgError,
     ChromaServerError,
     CorruptFileError,
+    DiskFullError,
     ForeignIndexError,
     IndexDamagedError,
     IndexMissingError,
+    NoPassagesError,
     NoReportsError,
     ReportsDirError,
+    is_disk_full,
 )
 from index.load import discover, load_file
 from index.meta import detect_meta
@@ -254,7 +258,25 @@ def _orphans(index_dir: Path, gen: int) -> _Old:
     return _Old(gen, index_id, None, reports, segs, lambda rid: segment_text(index_dir, segs[rid]), [], current=False)
 
 
-def _sync(
+def _sync(index_dir: Path, settings: IndexSettings, embeddings, **kw) -> IndexReport:
+    """One write to the index (see :func:`_write`); a full disk is one sentence, the old index kept."""
+    try:
+        return _write(index_dir, settings, embeddings, **kw)
+    except OSError as exc:
+        # numpy's short writes carry no errno: a nearly full disk says it instead.
+        if is_disk_full(exc) or _nearly_full(Path(index_dir)):
+            raise DiskFullError(index_dir) from exc
+        raise
+
+
+def _nearly_full(path: Path, margin: int = 16 * 2**20) -> bool:
+    try:
+        return shutil.disk_usage(path if path.exists() else path.parent).free < margin
+    except OSError:
+        return False
+
+
+def _write(
     index_dir: Path,
     settings: IndexSettings,
     embeddings: SentenceTransformerEmbeddings | None,
@@ -318,11 +340,25 @@ def _sync(
         # reports whose segment is missing, damaged, or made by another chunker or model).
         keys = {rid: segment_key(rid, m.sha256, CHUNKER_VERSION, model) for rid, m in want.items()}
         todo: list[Segment] = []
-        for rid, key in keys.items():
+        for rid, key in list(keys.items()):
             if (segments_dir(index_dir) / key / "done").is_file() and (rid not in texts or rid in old.reports) and segment_sound(index_dir, key):
                 continue
             text = texts[rid] if rid in texts else old.text(rid)
-            todo.append(_chunked(key, want[rid], text, files_by_id.get(rid)))
+            seg = _chunked(key, want[rid], text, files_by_id.get(rid))
+            if not seg.chunks and rid in texts:
+                # Nothing left to quote (every line was page furniture): refused, not indexed empty.
+                report.failed.append((rid, str(NoPassagesError(rid))))
+                report.added = [r for r in report.added if r != rid]
+                report.skipped = [r for r in report.skipped if r != rid]
+                if rid in old.reports:
+                    want[rid], keys[rid] = old.reports[rid], old.segments.get(rid, key)  # keep the version we had
+                else:
+                    del want[rid], keys[rid]
+                continue
+            todo.append(seg)
+        report.removed = sorted(set(old.reports) - set(want))
+        if not want and not report.removed:
+            raise NoReportsError(", ".join(p.name for p in files) or index_dir)
         if todo:
             def keep(seg: Segment) -> None:
                 write_segment(index_dir, seg)

@@ -126,3 +126,11 @@ class IndexDamagedError(ArolwgError):
             f"The index at {index_dir} is damaged ({what}): repair it with `arolwg index --index {index_dir} --upgrade`, "
             "which rebuilds what is damaged from the report texts it holds."
         )
+
+
+class NoPassagesError(ArolwgError):
+    def __init__(self, path: object) -> None:
+        super().__init__(
+            f"{path} has nothing to index once its page headers, footers and numbers are set aside: "
+            "check the file holds the report's text, or export it again."
+        )

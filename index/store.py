@@ -364,6 +364,7 @@ def write_generation(
     """Write a generation's own files (manifest, keyword index, lexicon) and make it live."""
     import bm25s
 
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each build at DEBUG to stderr
     final = gen_dir(index_dir, generation)
     tmp = final.with_name(final.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)

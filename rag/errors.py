@@ -15,6 +15,7 @@ from index.errors import (  # noqa: F401 - re-exported: one module lists every u
     IndexDamagedError,
     IndexMissingError,
     ModelLoadError,
+    NoPassagesError,
     NoReportsError,
     OutdatedIndexError,
     PasswordProtectedError,

@@ -181,9 +181,13 @@ def test_launch_installs_the_throttle_only_with_a_password():
     from rag.settings import get_settings
     from ui.app import launch_kwargs
 
-    assert "app_kwargs" not in launch_kwargs(get_settings())
+    from ui.auth import UploadedFilesOnlyMiddleware
+
+    # Always: events may only name uploaded files. With a password: the sign-in throttle too.
+    assert [m.cls for m in launch_kwargs(get_settings())["app_kwargs"]["middleware"]] == [UploadedFilesOnlyMiddleware]
     options = launch_kwargs(get_settings(auth="ann:pw", login_client_failures=3))
-    [mw] = options["app_kwargs"]["middleware"]
+    files, mw = options["app_kwargs"]["middleware"]
+    assert files.cls is UploadedFilesOnlyMiddleware
     assert mw.cls is LoginThrottleMiddleware and mw.kwargs["throttle"].client_limit == 3
     assert "After 3 failed attempts" in options["auth_message"]
 

@@ -139,18 +139,23 @@ def test_retrieval_searches_the_bridged_words(built_index, settings, embeddings)
     assert r.scope.search_text.startswith("Are kids in care listened to? ") and "children" in r.scope.search_text
 
 
-def test_an_index_written_without_a_vocabulary_still_answers(tmp_path, built_index, settings, embeddings):
+def test_an_index_missing_its_vocabulary_says_so_and_an_update_restores_it(tmp_path, built_index, settings, embeddings):
+    """Every generation writes its vocabulary: one without it is damaged, and repaired by a write."""
     import shutil
 
-    from index.store import open_store
+    import pytest
+
+    from index import update_index
     from rag import query
+    from rag.errors import IndexDamagedError
 
     copy = tmp_path / "old-index"
     shutil.copytree(built_index, copy)
     for f in copy.glob("gen-*/vocab*"):
         f.unlink()
-    store = open_store(copy, settings)
-    assert (store.gen.vocab, store.gen.vocab_vecs.size) == ([], 0)
+    with pytest.raises(IndexDamagedError, match=r"its vocabulary files cannot be read"):
+        query("How many case files were reviewed in Cardiff?", index_dir=copy, settings=settings, embeddings=embeddings)
+    update_index(copy, settings=settings, embeddings=embeddings)
     ans = query("How many case files were reviewed in Cardiff?", index_dir=copy, settings=settings, embeddings=embeddings)
     assert "50 case files" in ans.text
 

@@ -225,18 +225,19 @@ def test_an_upload_named_with_dot_dot_lands_in_the_upload_folder_under_its_base_
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="an API caller can name any file the server can read as an upload "
-                   "(Gradio does not check the path here), and it is indexed and quoted back: ui/handlers.py "
-                   "upload_reports should refuse paths outside Gradio's upload folder (test_reliability's "
-                   "test_a_file_outside_gradios_folder_is_never_deleted pins the opposite today)")
 def test_an_upload_naming_a_file_elsewhere_on_the_server_is_refused(live_server, tmp_path):
     private = tmp_path / "private" / "notes.txt"
     private.parent.mkdir()
     private.write_text(NEW_REPORT.replace("Powys", "Privateshire"), encoding="utf-8")
     c = _client(live_server)
-    message, *_ = c.predict(
-        [{"path": str(private), "meta": {"_type": "gradio.FileData"}, "orig_name": "notes.txt"}], "", api_name="/upload_reports"
-    )
+    # Over raw HTTP, as a remote caller would (gradio_client would upload a local file first).
+    import httpx
+
+    refused = httpx.post(live_server + "gradio_api/queue/join", timeout=30, json={
+        "data": [[{"path": str(private), "meta": {"_type": "gradio.FileData"}, "orig_name": "notes.txt"}], ""],
+        "fn_index": 0, "session_hash": "probe", "event_data": None, "trigger_id": None})
+    assert (refused.status_code, refused.text) == (
+        403, "A file named in this request was not uploaded through this page: upload the file itself.")
     _chat, copy, _ = c.predict("Where did Privateshire open a new respite centre?", api_name="/ask")
     assert "Llandrindod Wells" not in copy, f"the server's own file was indexed and quoted: {message}"
     assert private.exists()

@@ -201,3 +201,51 @@ def test_kill_9_during_a_write_leaves_the_last_index_answering_and_the_next_writ
     from index.build import check_index
 
     assert check_index(index_dir, settings) == []
+
+
+def test_a_report_with_nothing_to_quote_is_refused_not_indexed_empty(tmp_path, built_index, settings, embeddings):
+    from index import list_reports, update_index
+
+    index_dir = _copy(built_index, tmp_path)
+    furniture = tmp_path / "furniture.txt"
+    # Four pages of nothing but a running header and a page number: cleaning sets every line aside.
+    header = "Care Inspectorate Wales: inspection of social services for children and adults, Anytown Council"
+    furniture.write_text("\f".join(f"{header}\n{n}\n" for n in range(1, 5)), encoding="utf-8")
+    done = update_index(index_dir, add=[furniture], settings=settings, embeddings=embeddings)
+    assert (done.added, done.failed) == ([], [(
+        "furniture.txt",
+        "furniture.txt has nothing to index once its page headers, footers and numbers are set aside: "
+        "check the file holds the report's text, or export it again.",
+    )])
+    assert [r.report_id for r in list_reports(index_dir, settings)] == [CARDIFF, WREXHAM]
+
+
+def test_a_real_full_disk_is_one_sentence_and_the_old_index_keeps_answering(tmp_path, built_index, settings, embeddings):
+    from index import update_index
+    from rag import query
+    from rag.errors import DiskFullError
+
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(small)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here to fill: {mounted.stderr.strip()}")
+    try:
+        index_dir = small / "index"
+        shutil.copytree(built_index, index_dir)
+        free = shutil.disk_usage(small).free
+        (small / "filler").write_bytes(b"\0" * max(free - 300_000, 0))  # leave less than a new report needs
+        extra = tmp_path / "newport.txt"
+        extra.write_text((REPORTS / CARDIFF).read_text().replace("Cardiff", "Newport"))
+        with pytest.raises(DiskFullError) as exc:
+            update_index(index_dir, add=[extra], settings=settings, embeddings=embeddings)
+        assert str(exc.value) == (
+            f"The disk is full, so the index at {index_dir} could not be written; the previous index is kept and "
+            "still answers: free some disk space and try again."
+        )
+        assert (index_dir / "CURRENT").read_text() == "gen-000001"
+        assert "50 case files" in query(QUESTION, index_dir=index_dir, settings=settings, embeddings=embeddings).text
+        (small / "filler").unlink()
+        assert update_index(index_dir, add=[extra], settings=settings, embeddings=embeddings).added == ["newport.txt"]
+    finally:
+        subprocess.run(["umount", "-l", str(small)], capture_output=True)

@@ -416,6 +416,11 @@ def launch_kwargs(settings) -> dict:
     With a password set, failed sign-ins are throttled (:mod:`ui.auth`): the throttle is an ASGI
     middleware in front of Gradio's ``/login``, given to its FastAPI app through ``app_kwargs``.
     """
+    from starlette.middleware import Middleware
+
+    from ui.auth import UploadedFilesOnlyMiddleware
+    from ui.handlers import gradio_upload_dir
+
     auth = parse_auth(settings.auth)
     options = {
         "theme": theme(),
@@ -427,6 +432,8 @@ def launch_kwargs(settings) -> dict:
         "run_history": False,  # questions can be sensitive: do not keep them in the browser
         "show_error": False,  # handlers report errors as plain sentences themselves
         "favicon_path": None,
+        # An event may name only files uploaded through the page, never other files of the server.
+        "app_kwargs": {"middleware": [Middleware(UploadedFilesOnlyMiddleware, upload_dir=gradio_upload_dir())]},
     }
     if auth:
         from starlette.middleware import Middleware
@@ -434,7 +441,9 @@ def launch_kwargs(settings) -> dict:
         from ui.auth import LoginThrottle, LoginThrottleMiddleware
 
         throttle = LoginThrottle.from_settings(settings)
-        options["app_kwargs"] = {"middleware": [Middleware(LoginThrottleMiddleware, throttle=throttle)]}
+        options.setdefault("app_kwargs", {}).setdefault("middleware", []).append(
+            Middleware(LoginThrottleMiddleware, throttle=throttle)
+        )
         options["auth_message"] += (
             f" After {settings.login_client_failures} failed attempts, signing in pauses for a while "
             "(seconds at first, a few minutes at most)."

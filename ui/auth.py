@@ -36,12 +36,14 @@ same machine (127.0.0.1) uvicorn takes it from ``X-Forwarded-For``, which the pr
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -304,3 +306,75 @@ async def _plain(send, status: int, text: str, headers: dict[str, str] | None = 
     raw.append((b"content-length", str(len(payload)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": payload})
+
+
+# --------------------------------------------------------------- files named by an API caller
+
+#: Gradio routes that run an event with the caller's data (the queue, and the direct API calls).
+_EVENT_ROUTES = ("/queue/join", "/run/", "/call/", "/api/")
+MAX_EVENT_BODY = 1_000_000
+NOT_UPLOADED = "A file named in this request was not uploaded through this page: upload the file itself."
+
+
+def _named_paths(value) -> list[str]:
+    """Every ``path`` of a Gradio FileData in a request's data."""
+    if isinstance(value, dict):
+        found = [value["path"]] if isinstance(value.get("path"), str) else []
+        return found + [p for v in value.values() if isinstance(v, (dict, list)) for p in _named_paths(v)]
+    if isinstance(value, list):
+        return [p for v in value for p in _named_paths(v)]
+    return []
+
+
+class UploadedFilesOnlyMiddleware:
+    """ASGI middleware: an event may only name files in Gradio's upload folder.
+
+    Gradio lets an API caller pass ``{"path": "/any/server/file"}`` as a file input, and on this
+    version copies the file into its cache without checking where it came from: the upload
+    event would then index a server file and quote it back. Requests naming a local path outside
+    the upload folder are refused with 403 and one sentence; URLs and uploads pass.
+    """
+
+    def __init__(self, app, upload_dir) -> None:
+        self.app = app
+        self.upload_dir = upload_dir
+
+    async def __call__(self, scope, receive, send) -> None:
+        route = _route(scope) if scope["type"] == "http" else ""
+        if scope["type"] != "http" or scope["method"] != "POST" or not any(r in route for r in _EVENT_ROUTES):
+            await self.app(scope, receive, send)
+            return
+        body = await _read_event_body(receive)
+        if body is None:
+            await _plain(send, 413, "The request is too large.")
+            return
+        try:
+            data = json.loads(body or b"null")
+        except ValueError:
+            data = None  # not JSON: Gradio refuses it itself
+        root = Path(self.upload_dir).resolve()
+        for p in _named_paths(data):
+            if "://" in p:
+                continue
+            real = Path(p).resolve()
+            if root != real and root not in real.parents:
+                log.warning("Refused an event naming %s, outside the upload folder, from %s", real, (scope.get("client") or ("?",))[0])
+                await _plain(send, 403, NOT_UPLOADED)
+                return
+        await self.app(scope, _replay(body), send)
+
+
+async def _read_event_body(receive) -> bytes | None:
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_EVENT_BODY:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)

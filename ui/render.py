@@ -341,6 +341,7 @@ def reports_table_html(reports: Sequence[object], has_original: HasOriginal | No
         f"{total} passages indexed.</p>"
     )
 
+
 def _file_cell(report_id: str, has_original: HasOriginal | None) -> str:
     if has_original is None or not report_id or not has_original(report_id):
         return esc(report_id)
