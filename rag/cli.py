@@ -98,6 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _llm_flags(p)
 
+    p = sub.add_parser("findings", help="list the reports' findings (strengths, what needs to improve), filtered; --csv",
+                       description="List every finding of the indexed reports with its council, date, service, theme, "
+                       "kind and the report's own words: a report's Strengths and What needs to improve headings, "
+                       "or a prose report's must and should sentences.")
+    p.add_argument("--council", metavar="NAME", help="only this council's reports, e.g. Wrexham")
+    p.add_argument("--year", type=_year, metavar="YYYY", help="only inspections in this year, e.g. 2020")
+    p.add_argument("--service", choices=["children", "adults"], help="only children's or adults' services")
+    p.add_argument("--theme", metavar="WORDS", help="only findings under this principle or heading, e.g. well-being")
+    p.add_argument("--word", metavar="WORD", help="only findings whose sentence contains this word or phrase")
+    p.add_argument("--csv", action="store_true", help="print CSV (every column) instead of a table")
+    _common(p)
+
     p = sub.add_parser("eval", help="run the benchmark on a Q&A set and compare configurations (--scale: the scale benchmark)")
     try:
         from eval.runner import add_arguments as eval_args
@@ -278,6 +290,37 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_findings(args: argparse.Namespace) -> int:
+    from index.meta import short_name
+    from rag.api import get_store
+    from rag.findings import findings, to_csv
+    from rag.scope import allowed_reports
+
+    settings = _settings(args)
+    store = get_store(args.index, settings=settings)
+    if args.council and not allowed_reports(store.reports, {"authority": args.council}):
+        known = sorted({short_name(m.authority) for m in store.reports.values()})
+        raise ArolwgError(f"No indexed report is of a council named {args.council!r}: the index holds {', '.join(known) or 'no reports'}.")
+    rows = findings(store=store, council=args.council, year=args.year, service=args.service, theme=args.theme, word=args.word)
+    if args.csv:
+        to_csv(rows, sys.stdout)
+        return 0
+    if not rows:
+        sys.stdout.write("No findings match these filters.\n")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_lines=True, caption=f"{len(rows)} finding(s); --csv gives every column, with each quote's span.")
+    for name, kw in (("Council", {"max_width": 14}), ("Date", {"max_width": 14}), ("Service", {}), ("Theme", {"max_width": 16}),
+                     ("Kind", {"max_width": 9}), ("Finding", {"ratio": 1, "min_width": 30})):
+        table.add_column(name, overflow="fold", **kw)
+    for f in rows:
+        table.add_row(short_name(f.council), f.dates or "not found", f.service or "-", f.theme, f.kind, f"“{f.text}”")
+    Console(file=sys.stdout, soft_wrap=False).print(table)
+    return 0
+
+
 def _report_meta(index_dir, settings) -> dict:
     """Each indexed report's metadata by id (its dates, for the sources); empty if it cannot be read."""
     from index import list_reports
@@ -312,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_ask(args)
         if args.command == "check":
             return cmd_check(args)
+        if args.command == "findings":
+            return cmd_findings(args)
         if args.command == "eval":
             if getattr(args, "load", None):
                 from eval.load import run as run_load

@@ -98,6 +98,16 @@ def _service(text: str) -> re.Pattern | None:
     return _CHILD if child and not adult else _ADULT if adult and not child else None
 
 
+def service_of(text: str) -> str:
+    """"children" or "adults" when ``text`` names that service area only, else "".
+
+    >>> service_of("Children's Social Services: Risk Based Inspection"), service_of("adults and children")
+    ('children', '')
+    """
+    found = _service(text)
+    return "children" if found is _CHILD else "adults" if found is _ADULT else ""
+
+
 def _wanted(section: tuple[str, ...], text: str) -> bool:
     """The finding's headings fit the service area and principles the question names, if any."""
     where = " ".join(section)
@@ -109,7 +119,7 @@ def _wanted(section: tuple[str, ...], text: str) -> bool:
 
 
 @dataclass(frozen=True)
-class _Item:
+class Item:
     """One listed sentence: a finding's headline, or a requirement ("must", "should")."""
 
     chunk: Chunk
@@ -122,9 +132,11 @@ _REQUIREMENT = re.compile(r"\b(?:must|should)\b", re.I)
 _PREAMBLE = re.compile(r"^(?:title page|introduction|method(?:ology)?|contents|about this report)$", re.I)
 
 
-def _from_headings(store: IndexStore, report_id: str, kind: _Kind, text: str) -> list[_Item]:
+def from_headings(store: IndexStore, report_id: str, kind: _Kind, text: str = "") -> list[Item]:
+    """The findings a report files under ``kind``'s headings (those ``text`` asks for; all when
+    it names no service or principle), in report order. Also used by :mod:`rag.findings`."""
     return [
-        _Item(c, store.sent_rows[c.id][0], c.section[:-1])  # a finding's first sentence is its headline
+        Item(c, store.sent_rows[c.id][0], c.section[:-1])  # a finding's first sentence is its headline
         for c in store.chunks
         if c.report_id == report_id
         and c.section
@@ -134,7 +146,9 @@ def _from_headings(store: IndexStore, report_id: str, kind: _Kind, text: str) ->
     ]
 
 
-def _from_requirements(store: IndexStore, report_id: str, text: str) -> list[_Item]:
+def from_requirements(store: IndexStore, report_id: str, text: str = "") -> list[Item]:
+    """A prose report's "must" and "should" sentences (those ``text`` asks for), in report order.
+    Also used by :mod:`rag.findings`."""
     items = []
     for c in store.chunks:
         if c.report_id != report_id or (c.section and _PREAMBLE.match(c.section[0])) or not _wanted(c.section, text):
@@ -142,17 +156,17 @@ def _from_requirements(store: IndexStore, report_id: str, text: str) -> list[_It
         for row in store.sent_rows.get(c.id, []):
             sent = store.gen.sentences[row].text
             if _REQUIREMENT.search(sent) and not sent.rstrip().endswith("?"):
-                items.append(_Item(c, row, c.section))
+                items.append(Item(c, row, c.section))
     return items
 
 
-def _spread(items: list[_Item], limit: int) -> list[_Item]:
+def _spread(items: list[Item], limit: int) -> list[Item]:
     """At most ``limit`` items, taken in turn from each area so every area is represented,
     returned in report order."""
-    by_area: dict[tuple[str, tuple[str, ...]], list[_Item]] = {}
+    by_area: dict[tuple[str, tuple[str, ...]], list[Item]] = {}
     for it in items:
         by_area.setdefault((it.chunk.report_id, it.area), []).append(it)
-    picked: list[_Item] = []
+    picked: list[Item] = []
     queues = list(by_area.values())
     while len(picked) < limit and any(queues):
         for q in queues:
@@ -169,16 +183,16 @@ def outline_answer(question: str, retrieval: Retrieval, store: IndexStore, *, re
     kind = outline_kind(sc.text)
     if kind is None or sc.bridged:
         return None
-    groups: list[list[_Item]] = []
+    groups: list[list[Item]] = []
     used_requirements = used_headings = False
     for report_ids in sc.groups:
-        items: list[_Item] = []
+        items: list[Item] = []
         for rid in newest_first(store.reports, report_ids):
-            found = _from_headings(store, rid, kind, sc.text)
+            found = from_headings(store, rid, kind, sc.text)
             if found:
                 used_headings = True
             elif kind.requirements:
-                found = _from_requirements(store, rid, sc.text)
+                found = from_requirements(store, rid, sc.text)
                 used_requirements = bool(found) or used_requirements
             if not found:
                 return None  # every report asked about must answer in its own words, or none is listed

@@ -1,0 +1,154 @@
+"""The findings explorer (issue 12 item 6): rag.findings, `arolwg findings`, the chat's Findings tab.
+
+All on the real index of the two bundled reports (the session fixture ``built_index``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import CARDIFF, REPO, WREXHAM
+
+LEADERSHIP = (
+    "Strong and confident leadership from leaders and senior managers who demonstrate an accurate "
+    "understanding of their services and areas requiring improvement."
+)
+SAFEGUARDING = (
+    "Good use of safeguarding process to engage people in meaningful conversations about their safety and well-being."
+)
+ADVOCACY_MUST = (
+    "The local authority must ensure consistent consideration is given to both informal and formal advocacy "
+    "as outlined in Part 10 Code of Practice for 2014 Act."
+)
+
+
+@pytest.fixture(scope="module")
+def all_findings(built_index, settings):
+    from rag.findings import findings
+
+    return findings(built_index, settings=settings)
+
+
+def test_every_quote_is_the_report_text_at_its_span(all_findings, store):
+    assert len(all_findings) > 50
+    for f in all_findings:
+        assert f.quote == store.source_text(f.report_id)[f.start : f.end]
+        assert f.text == " ".join(f.quote.split())
+        assert f.citation is not None and f.citation.quote == f.quote and f.citation.source == f.report_id
+        assert f.kind in ("strength", "needs to improve", "must", "should")
+        assert f.service in ("children", "adults", "")
+
+
+def test_wrexham_findings_from_its_headings(all_findings):
+    from rag.findings import Finding
+
+    wrexham = [f for f in all_findings if f.report_id == WREXHAM]
+    assert {f.kind for f in wrexham} == {"strength", "needs to improve"}
+    assert {f.service for f in wrexham} == {"children", "adults"}
+    lead = next(f for f in wrexham if f.text == LEADERSHIP)
+    assert isinstance(lead, Finding)
+    assert (lead.council, lead.dates, lead.year, lead.service, lead.theme, lead.kind) == (
+        "Wrexham County Borough Council", "12-23 October 2020", 2020, "children", "People - voice and choice", "strength",
+    )
+    assert lead.section == ("Children's Social Services: Risk Based Inspection", "People - voice and choice", "Strengths")
+    safe = next(f for f in wrexham if f.text == SAFEGUARDING)
+    assert (safe.service, safe.theme, safe.kind) == ("adults", "Well-being", "strength")
+    assert [f.start for f in wrexham] == sorted(f.start for f in wrexham)  # report order
+
+
+def test_outline_and_findings_share_the_finding_sentences(all_findings, store):
+    from rag.outline import KINDS, from_headings
+
+    strengths = from_headings(store, WREXHAM, KINDS[0])
+    rows = {(store.gen.sentences[it.row].start, store.gen.sentences[it.row].end) for it in strengths}
+    assert rows == {(f.start, f.end) for f in all_findings if f.report_id == WREXHAM and f.kind == "strength"}
+
+
+def test_cardiff_must_and_should_sentences(all_findings):
+    cardiff = [f for f in all_findings if f.report_id == CARDIFF]
+    assert cardiff and {f.kind for f in cardiff} == {"must", "should"}
+    for f in cardiff:
+        assert (" must " in f" {f.text.lower()} ") == (f.kind == "must")
+        assert " should " in f" {f.text.lower()} " or f.kind == "must"
+    adv = next(f for f in cardiff if f.text == ADVOCACY_MUST)
+    assert (adv.council, adv.theme, adv.kind, adv.year) == ("Cardiff Council", "People - voice and control", "must", 2020)
+
+
+def test_filters(built_index, settings, all_findings):
+    from rag.errors import InvalidArgumentError
+    from rag.findings import findings
+
+    def f(**kw):
+        return findings(built_index, settings=settings, **kw)
+
+    assert {x.report_id for x in f(council="Wrexham")} == {WREXHAM}
+    assert f(council="Wrexham County Borough Council") == f(council="wrexham")
+    assert {x.report_id for x in f(council="Cardiff")} == {CARDIFF}
+    assert f(council="Powys") == []
+    assert f(year=2020) == all_findings and f(year="2020") == all_findings and f(year=2016) == []
+    kids = f(service="children")
+    assert kids and {x.service for x in kids} == {"children"} and f(service="child's") == kids
+    assert {x.service for x in f(service="adults")} == {"adults"}
+    wb = f(council="Wrexham", theme="wellbeing")
+    assert wb and {x.theme for x in wb} == {"Well-being"} and f(council="Wrexham", theme="Well-being") == wb
+    assert {x.theme for x in f(theme="voice")} == {"People - voice and choice", "People voice and choice", "People - voice and control"}
+    adv = f(word="advocacy")
+    assert adv and all("advocacy" in x.text.lower() for x in adv)
+    assert ADVOCACY_MUST in {x.text for x in adv} and LEADERSHIP not in {x.text for x in adv}
+    assert f(word="ADVOCACY") == adv
+    assert [x.text for x in f(council="Wrexham", service="adults", theme="well-being", word="safeguarding")] == [SAFEGUARDING]
+    assert {x.kind for x in f(kind="must")} == {"must"}
+    with pytest.raises(InvalidArgumentError, match="children"):
+        f(service="elderly")
+    with pytest.raises(InvalidArgumentError, match="year"):
+        f(year="last")
+
+
+def test_csv_parses_back(all_findings, tmp_path):
+    from rag.findings import CSV_COLUMNS, to_csv
+
+    buf = io.StringIO()
+    to_csv(all_findings, buf)
+    rows = list(csv.DictReader(io.StringIO(buf.getvalue())))
+    assert tuple(rows[0]) == CSV_COLUMNS and len(rows) == len(all_findings)
+    lead = next(r for r in rows if r["finding"] == LEADERSHIP)
+    assert lead["council"] == "Wrexham County Borough Council" and lead["kind"] == "strength"
+    assert lead["service"] == "children" and lead["theme"] == "People - voice and choice" and lead["year"] == "2020"
+    src = (REPO / "index" / "reports" / WREXHAM).read_text(encoding="utf-8")
+    # The bundled text is the source text of a .txt report.
+    assert src[int(lead["start"]) : int(lead["end"])] == lead["quote"]
+    path = tmp_path / "f.csv"
+    to_csv(all_findings[:3], path)
+    assert len(list(csv.DictReader(path.open(encoding="utf-8")))) == 3
+
+
+def _cli(*args, index):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False", "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "rag.cli", "findings", *args, "--index", str(index)],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=120,
+    )
+
+
+def test_cli(built_index):
+    out = _cli("--council", "Wrexham", "--theme", "well-being", "--service", "adults", "--csv", index=built_index)
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert rows and {r["theme"] for r in rows} == {"Well-being"} and {r["service"] for r in rows} == {"adults"}
+    assert SAFEGUARDING in {r["finding"] for r in rows}
+    table = _cli("--council", "Cardiff", "--word", "advocacy", index=built_index)
+    assert table.returncode == 0, table.stderr
+    assert "Cardiff" in table.stdout and "must" in table.stdout and "advocacy" in table.stdout
+    assert "Wrexham" not in table.stdout
+    bad = _cli("--year", "soon", index=built_index)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "year" in bad.stderr
+    none = _cli("--council", "Atlantis", index=built_index)
+    assert none.returncode == 2 and len(none.stderr.strip().splitlines()) == 1 and "Atlantis" in none.stderr
+    missing = _cli(index=built_index.parent / "no-such-index")
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
