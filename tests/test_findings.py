@@ -152,3 +152,74 @@ def test_cli(built_index):
     assert none.returncode == 2 and len(none.stderr.strip().splitlines()) == 1 and "Atlantis" in none.stderr
     missing = _cli(index=built_index.parent / "no-such-index")
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+# ---------------------------------------------------------------- the web chat's Findings tab
+
+
+@pytest.fixture(scope="module")
+def engine(built_index, embeddings, settings):
+    from ui.handlers import Engine
+
+    return Engine(settings, index_dir=built_index, embeddings=embeddings)
+
+
+def test_findings_tab_handlers(engine, all_findings):
+    from ui import handlers as H
+
+    view = H.show_findings(engine, "Wrexham County Borough Council", "2020", "adults", "well-being", "")
+    assert view.findings and {f.service for f in view.findings} == {"adults"}
+    assert all(f.report_id == WREXHAM and f.theme == "Well-being" for f in view.findings)
+    assert len(view.table) == len(view.findings) and all(len(r) == len(H.FINDINGS_HEADERS) for r in view.table)
+    row = next(r for r in view.table if r[-1] == SAFEGUARDING)
+    assert row[1:6] == ["Wrexham", "2020-10-12", "adults", "Well-being", "strength"]
+    assert "finding" in view.message and "1 report" in view.message
+    # The CSV download holds exactly the rows shown.
+    with open(view.csv_path, encoding="utf-8", newline="") as fh:
+        assert [r["finding"] for r in csv.DictReader(fh)] == [r[-1] for r in view.table]
+    # Selecting a row (by its "#", whatever the sort) shows the finding as a source card, its sentence marked.
+    card = H.finding_card(engine, view.findings, row[0])
+    assert f"<mark>{SAFEGUARDING}</mark>" in card and "Strengths" in card and WREXHAM in card
+    assert H.finding_card(engine, view.findings, 999) == "" and H.finding_card(engine, view.findings, None) == ""
+    # Every filter, and the messages for nothing found and a bad value.
+    everything = H.show_findings(engine)
+    assert [f.text for f in everything.findings] == [f.text for f in all_findings]
+    assert H.show_findings(engine, word="advocacy").findings and all(
+        "advocacy" in f.text.lower() for f in H.show_findings(engine, word="advocacy").findings
+    )
+    assert {f.report_id for f in H.show_findings(engine, council="Cardiff Council").findings} == {CARDIFF}
+    nothing = H.show_findings(engine, year="2016")
+    assert nothing.findings == () and nothing.csv_path is None and nothing.message == "No findings match these filters."
+    assert "year" in H.show_findings(engine, year="soon").message
+    assert H.year_choices(engine.reports()) == [("Any year", ""), ("2020", "2020")]
+
+
+def test_findings_tab_without_an_index(tmp_path, settings, embeddings):
+    from ui import handlers as H
+
+    empty = H.Engine(settings, index_dir=tmp_path / "none", embeddings=embeddings)
+    view = H.show_findings(empty)
+    assert view.findings == () and "No reports are indexed yet" in view.message
+
+
+def test_findings_tab_over_http(built_index, embeddings):
+    """A live server's findings API: each session gets its own rows, and the CSV downloads."""
+    import urllib.request
+
+    from tests.test_ui_live import client, start_server
+
+    demo, url = start_server(built_index, embeddings)
+    try:
+        c = client(url)
+        out = c.predict("Cardiff", "", "", "", "advocacy", api_name="/findings")
+        status, table, download = out[:3]  # the session's state is not sent to the client
+        assert "1 finding from 1 report" in status
+        table = table.get("value", table)
+        assert [r[-1] for r in table["data"]] == [ADVOCACY_MUST] and table["headers"][0] == "#"
+        download = download.get("value", download)
+        file_url = download["url"]
+        with urllib.request.urlopen(file_url, timeout=30) as r:
+            rows = list(csv.DictReader(io.StringIO(r.read().decode("utf-8"))))
+        assert [x["finding"] for x in rows] == [ADVOCACY_MUST] and rows[0]["kind"] == "must"
+    finally:
+        demo.close()

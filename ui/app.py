@@ -244,6 +244,37 @@ def build_app(settings=None, *, index_dir=None, embeddings=None, engine: H.Engin
                             cancel_btn = gr.Button("Cancel", elem_id="arolwg-remove-cancel")
                 reports_status = gr.Markdown(elem_id="arolwg-reports-status", min_height=60)
 
+            # ------------------------------------------------------------ findings
+            with gr.Tab("Findings", id="findings") as findings_tab:
+                gr.Markdown(
+                    "### Findings of every report\nEach report's strengths and what needs to improve, under its own "
+                    "headings (service and principle), in the report's words; for a report written as prose, its "
+                    "*must* and *should* sentences."
+                )
+                findings_state = gr.State(())  # this session's findings, in table order
+                with gr.Row(equal_height=True):
+                    f_council = gr.Dropdown(
+                        label="Council", choices=[("All councils", "")], value="", allow_custom_value=True, elem_id="arolwg-f-council"
+                    )
+                    f_year = gr.Dropdown(label="Year", choices=[("Any year", "")], value="", allow_custom_value=True, elem_id="arolwg-f-year")
+                    f_service = gr.Dropdown(label="Service", choices=H.SERVICE_CHOICES, value="", elem_id="arolwg-f-service")
+                    f_theme = gr.Textbox(label="Theme", placeholder="e.g. well-being, voice, prevention", elem_id="arolwg-f-theme")
+                    f_word = gr.Textbox(label="Word", placeholder="e.g. advocacy", elem_id="arolwg-f-word")
+                with gr.Row():
+                    f_show = gr.Button("Show findings", variant="primary", elem_id="arolwg-f-show")
+                    f_csv = gr.DownloadButton("Download CSV", value=None, visible=False, elem_id="arolwg-f-csv")
+                f_status = gr.Markdown(elem_id="arolwg-f-status")
+                f_table = gr.Dataframe(
+                    headers=H.FINDINGS_HEADERS,
+                    value=[],
+                    interactive=False,
+                    wrap=True,
+                    column_widths=["4%", "9%", "9%", "8%", "14%", "10%", "46%"],
+                    max_height=520,
+                    elem_id="arolwg-f-table",
+                )
+                f_card = gr.HTML(elem_id="arolwg-f-card")
+
             # ------------------------------------------------------------ evaluation
             with gr.Tab("Evaluation", id="evaluation"):
                 gr.Markdown(
@@ -369,6 +400,43 @@ def build_app(settings=None, *, index_dir=None, embeddings=None, engine: H.Engin
             concurrency_limit=1,
             concurrency_id="index-write",
         )
+
+        # ---- findings
+        def on_findings(c, y, sv, th, w):
+            view = H.show_findings(engine, c, y, sv, th, w)
+            return (
+                view.findings,
+                view.message,
+                gr.Dataframe(value=view.table or None, headers=H.FINDINGS_HEADERS),
+                gr.DownloadButton(value=view.csv_path, visible=bool(view.csv_path)),
+                "",
+            )
+
+        f_inputs = [f_council, f_year, f_service, f_theme, f_word]
+        f_outputs = [findings_state, f_status, f_table, f_csv, f_card]
+        f_show.click(on_findings, f_inputs, f_outputs, api_name="findings")
+        for box in (f_theme, f_word):
+            box.submit(on_findings, f_inputs, f_outputs, api_visibility="private")
+        for pick in (f_council, f_year, f_service):
+            pick.input(on_findings, f_inputs, f_outputs, api_visibility="private")
+
+        def on_findings_tab(c, y, sv, th, w):
+            reports = engine.reports()
+            return (
+                gr.Dropdown(choices=H.council_choices(reports)),
+                gr.Dropdown(choices=H.year_choices(reports)),
+                *on_findings(c, y, sv, th, w),
+            )
+
+        findings_tab.select(on_findings_tab, f_inputs, [f_council, f_year, *f_outputs], api_visibility="private")
+
+        def on_finding_row(rows, evt):
+            value = getattr(evt, "row_value", None)  # the row as shown (sorted or not): its "#" finds the finding
+            return H.finding_card(engine, rows, value[0] if value else None)
+
+        on_finding_row.__annotations__["evt"] = gr.SelectData  # as on_example's
+
+        f_table.select(on_finding_row, [findings_state], f_card, api_visibility="private", queue=False)
 
         # ---- evaluation
         def show_eval(outcome: H.EvalOutcome):

@@ -178,6 +178,14 @@ class Engine:
             on_token=on_token,
         )
 
+    def findings(self, **filters) -> list:
+        """``rag.findings.findings`` of this engine's index (filters: council, year, service, theme, word)."""
+        from rag.api import get_store
+        from rag.findings import findings
+
+        store = get_store(self.index_dir, settings=self.settings, embeddings=self.embeddings)
+        return findings(store=store, **filters)
+
     def reports(self) -> list:
         """The indexed reports (empty when there is no index yet)."""
         from index import list_reports
@@ -772,3 +780,87 @@ def last_run_summary(result) -> str:
         head += f", on `{Path(str(meta['qa_path'])).name}`"
     summary = eval_summary(result)
     return f"{head}: {summary[:1].lower()}{summary[1:]}\n\nPress **Run the benchmark** to measure again."
+
+
+# ---------------------------------------------------------------- findings tab
+
+FINDINGS_HEADERS = ["#", "Council", "Date", "Service", "Theme", "Kind", "Finding"]
+SERVICE_CHOICES = [("Any service", ""), ("Children's services", "children"), ("Adults' services", "adults")]
+
+
+@dataclass(frozen=True)
+class FindingsView:
+    """What the Findings tab shows for one choice of filters: the findings (kept in the session's
+    state, so a selected row is found again), the table's rows, a sentence, and the CSV file."""
+
+    findings: tuple = ()
+    table: list[list] = field(default_factory=list)
+    message: str = ""
+    csv_path: str | None = None
+
+
+def year_choices(reports: Sequence) -> list[tuple[str, str]]:
+    """(label, value) pairs for the Findings tab's year filter: any, then every year indexed."""
+    return [("Any year", ""), *[c for c in when_choices(reports) if c[1].isdigit()]]
+
+
+def findings_csv(rows: Sequence) -> str:
+    """The findings as a CSV file for download. Its name is its content's hash, so two sessions
+    asking for the same findings share one identical file and no session sees another's choice."""
+    import io
+
+    from rag.findings import to_csv
+
+    buf = io.StringIO()
+    to_csv(rows, buf)
+    data = buf.getvalue().encode("utf-8")
+    folder = Path(tempfile.gettempdir()) / "arolwg-findings"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"findings-{hashlib.sha256(data).hexdigest()[:16]}.csv"
+    if not path.exists():
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    return str(path)
+
+
+def show_findings(engine: Engine, council: str = "", year: str = "", service: str = "", theme: str = "", word: str = "") -> FindingsView:
+    """The findings of the indexed reports that pass the Findings tab's filters."""
+    from index.meta import normalise_dates, short_name
+    from rag.errors import IndexMissingError
+
+    try:
+        rows = engine.findings(
+            council=council or None, year=(year or "").strip() or None, service=service or None,
+            theme=(theme or "").strip() or None, word=(word or "").strip() or None,
+        )
+    except IndexMissingError:
+        return FindingsView(message="No reports are indexed yet: add some in the Reports tab.")
+    except ArolwgError as err:
+        return FindingsView(message=str(err))
+    except Exception as err:  # noqa: BLE001
+        log.error("listing findings failed", exc_info=err)
+        return FindingsView(message=UNEXPECTED)
+    table = [
+        [i, short_name(f.council), normalise_dates(f.dates)[0] or "not found", f.service or "-", f.theme, f.kind, f.text]
+        for i, f in enumerate(rows, 1)
+    ]
+    if not rows:
+        return FindingsView(message="No findings match these filters.")
+    n_reports = len({f.report_id for f in rows})
+    message = (
+        f"{_plural(len(rows), 'finding')} from {_plural(n_reports, 'report')}. Click a column's name to sort by it; "
+        "select a row to see the finding in its report."
+    )
+    return FindingsView(tuple(rows), table, message, findings_csv(rows))
+
+
+def finding_card(engine: Engine, rows: Sequence, number: object) -> str:
+    """The source card of finding ``number`` (the table's "#", 1-based) of this session's findings."""
+    try:
+        i = int(number)
+    except (TypeError, ValueError):
+        return ""
+    if not 1 <= i <= len(rows):
+        return ""
+    return render.finding_html(rows[i - 1], engine.source_text, engine.has_original)

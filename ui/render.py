@@ -347,3 +347,16 @@ def _file_cell(report_id: str, has_original: HasOriginal | None) -> str:
         return esc(report_id)
     url = html.escape(original_url(report_id), quote=True)
     return f'<a class="arolwg-download" href="{url}" download="{esc(report_id)}" title="Download the original file">{esc(report_id)}</a>'
+
+
+def finding_html(finding, source_text: SourceText, has_original: HasOriginal | None = None) -> str:
+    """One finding of the Findings tab as the chat shows a source: a card with its report, heading
+    path, page (PDFs), a link to the original, and its passage with the finding's sentence marked."""
+    c = finding.citation
+    body = excerpt_html(source_text(c.source), c.passage, c)
+    kind = f'<span class="arolwg-kind">{esc(finding.kind)}</span>'
+    return (
+        f'<div class="arolwg-sources"><div class="arolwg-src arolwg-finding">'
+        f"{_source_head([], c.title, c.authority, c.section, c.source, c.pages, has_original, c.dates)}"
+        f'<div class="arolwg-meta">{kind}</div><div class="arolwg-excerpt">{body}</div></div></div>'
+    )
