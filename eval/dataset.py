@@ -25,7 +25,7 @@ from rag.errors import EvalSetError
 
 log = logging.getLogger(__name__)
 
-KINDS = ("fact", "finding", "judgement", "paraphrase", "comparison", "unanswerable", "followup", "time-scope", "latest")
+KINDS = ("fact", "finding", "judgement", "paraphrase", "comparison", "unanswerable", "followup", "time-scope", "latest", "which")
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,9 @@ class QAItem:
     # The reports of the time a question asks about ("in 2018", "the latest inspection"): a
     # citation of any other report is out of time. None: the question asks about no time.
     in_time: tuple[str, ...] | None = None
+    # The councils (short names) whose reports answer a "which councils" question: an answer is
+    # scored by the set of councils it cites (precision and recall). None: not such a question.
+    councils: tuple[str, ...] | None = None
 
     @property
     def answerable(self) -> bool:
@@ -187,6 +190,9 @@ def load_qa(path: Path | str, sources: Mapping[str, str] | Callable[[str], str |
                         texts[rid] = get(rid)
                     if texts[rid] is None:
                         raise ValueError(f'"in_time" names the report {rid!r}, which is not in the index')
+            councils = obj.get("councils")
+            if councils is not None and (not isinstance(councils, list) or not all(isinstance(c, str) for c in councils)):
+                raise ValueError('"councils" must be a list of council names')
             if kind == "unanswerable" and (raw_evidence or facts):
                 raise ValueError("an unanswerable question cannot have evidence or facts")
             evidence = []
@@ -212,7 +218,7 @@ def load_qa(path: Path | str, sources: Mapping[str, str] | Callable[[str], str |
                 evidence.append(Evidence(source, quote, spans, exact))
             # A follow-up, or a question about a time no report is of, may itself be unanswerable;
             # every other kind is about something the reports say.
-            if kind not in ("unanswerable", "followup", "time-scope", "latest") and not evidence:
+            if kind not in ("unanswerable", "followup", "time-scope", "latest", "which") and not evidence:
                 raise ValueError(f"a {kind} question needs evidence (only unanswerable questions have none)")
             qa.questions.append(
                 QAItem(
@@ -225,6 +231,7 @@ def load_qa(path: Path | str, sources: Mapping[str, str] | Callable[[str], str |
                     kind=kind,
                     history=history,
                     in_time=None if in_time is None else tuple(in_time),
+                    councils=None if councils is None else tuple(councils),
                 )
             )
             seen.add(qid)

@@ -240,6 +240,21 @@ def out_of_time(cited_sources: Iterable[str], in_time: Iterable[str]) -> bool:
     return any(src not in allowed for src in cited_sources)
 
 
+def council_scores(cited: Iterable[str], expected: Iterable[str]) -> tuple[float | None, float | None]:
+    """(precision, recall) of the councils an answer cites against those whose reports answer a
+    "which councils" question (names compared case-insensitively). Precision is None when the
+    answer cites no council, recall None when no council is expected.
+
+    >>> council_scores(["Wrexham", "Cardiff"], ["Wrexham"]), council_scores([], ["Cardiff"])
+    ((0.5, 1.0), (None, 0.0))
+    """
+    got = {c.lower() for c in cited}
+    want = {c.lower() for c in expected}
+    precision = len(got & want) / len(got) if got else None
+    recall = len(got & want) / len(want) if want else None
+    return precision, recall
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """The ``q``-th percentile (0-100) by linear interpolation between closest ranks (numpy's default).
 

@@ -42,6 +42,8 @@ ANSWERS = [
     ("citation_validity", "citation validity"),
     ("in_time_rate", "time questions: no citation out of time (target >= 0.95)"),
     ("in_time_answered", "time questions: answered rate, answerable"),
+    ("council_precision", "which-councils questions: council precision (target >= 0.9)"),
+    ("council_recall", "which-councils questions: council recall (target >= 0.8)"),
     ("answer_chars_median", "answer length, median chars"),
 ]
 COST = [

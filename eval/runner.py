@@ -76,6 +76,8 @@ class QuestionResult:
     abstained: bool = False
     correct: bool | None = None  # None: no facts to check (or unanswerable)
     out_of_time: bool | None = None  # cites a report outside the time asked about (None: no time asked)
+    council_precision: float | None = None  # "which councils": share of the councils cited that answer it
+    council_recall: float | None = None  # "which councils": share of the councils that answer it cited
     score: float | None = None
     citations: list[dict] = field(default_factory=list)  # source, start, end, valid, on_gold
     seconds: float = 0.0
@@ -107,6 +109,8 @@ class QuestionResult:
             "abstained": self.abstained,
             "correct": self.correct,
             "out_of_time": self.out_of_time,
+            "council_precision": self.council_precision,
+            "council_recall": self.council_recall,
             "score": self.score,
             "citations": [
                 {k: v for k, v in c.items() if k != "quote" or not c.get("valid")} for c in self.citations
@@ -264,6 +268,13 @@ def _score(item: QAItem, res: QuestionResult, texts: dict[str, str]) -> None:
         res.correct = (not res.abstained) and M.facts_present(res.answer, item.facts)
     if item.in_time is not None:
         res.out_of_time = M.out_of_time([c["source"] for c in res.citations], item.in_time)
+    if item.councils is not None:
+        from index.meta import short_name
+
+        cited = [short_name(c["authority"]) or c["authority"] for c in res.citations if c.get("authority")]
+        res.council_precision, res.council_recall = M.council_scores(cited, item.councils)
+        if res.council_precision is None and not item.councils:
+            res.council_precision = 1.0  # no council answers it, and none was cited
     for c in res.citations:
         c["valid"] = M.citation_valid(texts.get(c["source"], ""), c["start"], c["end"], c["quote"])
         c["on_gold"] = M.citation_on_gold((c["source"], c["start"], c["end"]), gold) if item.answerable else None
@@ -332,7 +343,8 @@ class _Ours:
         res.backend = ans.backend
         res.notice = ans.notice
         res.citations = [
-            {"n": c.n, "source": c.source, "start": c.start, "end": c.end, "quote": c.quote} for c in ans.citations
+            {"n": c.n, "source": c.source, "authority": c.authority, "start": c.start, "end": c.end, "quote": c.quote}
+            for c in ans.citations
         ]
         _score(item, res, texts)
         return res
@@ -401,6 +413,12 @@ def aggregate(results: Sequence[QuestionResult], *, answers_apply: bool = True) 
     if timed:  # questions about a time: none of their citations from a report of another time
         out["in_time_rate"] = sum(not r.out_of_time for r in timed) / len(timed)
         out["in_time_answered"] = sum(not r.abstained for r in timed if r.answerable) / max(1, sum(r.answerable for r in timed))
+    which = [r for r in results if r.council_precision is not None or r.council_recall is not None]
+    if which:  # "which councils" questions: the councils cited against those whose reports answer
+        ps = [r.council_precision for r in which if r.council_precision is not None]
+        recalls = [r.council_recall for r in which if r.council_recall is not None]
+        out["council_precision"] = statistics.fmean(ps) if ps else math.nan
+        out["council_recall"] = statistics.fmean(recalls) if recalls else math.nan
     out["answer_chars_median"] = statistics.median(lengths) if lengths else math.nan
     out["errors"] = sum(1 for r in results if r.error)
     out["llm_fallbacks"] = sum(1 for r in results if r.notice)
@@ -437,6 +455,11 @@ def per_kind(results: Sequence[QuestionResult]) -> dict[str, dict[str, float | N
         timed = [r for r in rs if r.out_of_time is not None]
         if timed:
             out[kind]["in_time_rate"] = sum(not r.out_of_time for r in timed) / len(timed)
+        ps = [r.council_precision for r in rs if r.council_precision is not None]
+        cr = [r.council_recall for r in rs if r.council_recall is not None]
+        if ps or cr:
+            out[kind]["council_precision"] = statistics.fmean(ps) if ps else None
+            out[kind]["council_recall"] = statistics.fmean(cr) if cr else None
     return out
 
 

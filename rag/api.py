@@ -248,7 +248,10 @@ def query(
     # question ("What are Wrexham's strengths?") from the report's own headings, by either
     # backend: the dates and the list are the reports', there is nothing to generate.
     dated = None if r.scope.unanswered else dates_answer(q, r, store, resolved_question=resolved, focus=focus)
-    outline = dated or (None if r.scope.unanswered else outline_answer(q, r, store, resolved_question=resolved))
+    from rag.across import across_answer  # "Which councils ...?": a list, one line per council
+
+    listed = None if dated or r.scope.unanswered else across_answer(q, r, store, resolved_question=resolved, threshold=threshold)
+    outline = dated or listed or (None if r.scope.unanswered else outline_answer(q, r, store, resolved_question=resolved))
     if outline is not None:
         ans = outline
         if on_token:

@@ -105,7 +105,12 @@ def retrieve_scoped(
     t1 = time.perf_counter()
     # Each council of a comparison is searched as deeply as a single-council question: its
     # answer is drawn from its own group; the merged list keeps the head of each group.
-    groups = tuple(tuple(search(store, sc.search_text, qvec, k, list(g), mode, candidates)) for g in sc.groups)
+    if sc.across:  # every council of the corpus: one batched search (rag.across)
+        from rag.across import search_each
+
+        groups = search_each(store, sc.search_text, qvec, k, sc.groups, mode, candidates)
+    else:
+        groups = tuple(tuple(search(store, sc.search_text, qvec, k, list(g), mode, candidates)) for g in sc.groups)
     # Interleave groups so a comparison shows each council near the top.
     merged: list[Passage] = []
     for i in range(max((len(g) for g in groups), default=0)):

@@ -25,6 +25,7 @@ class Scope:
     time: dict = field(default_factory=dict)  # the question's time words as report filters
     empty: str = ""  # why no report answers: none is of the time asked about (a sentence)
     note: str = ""  # named councils left out because none of their reports is of that time
+    across: bool = False  # "Which councils ...?": every council searched, answered as a list (rag.across)
 
     @property
     def unanswered(self) -> str:
@@ -86,6 +87,28 @@ _EACH = re.compile(
     re.I,
 )
 MAX_COMPARED = 6  # "each council" over more reports than this is a search of them all, not a comparison
+
+# A question across the corpus: "Which councils ...?", "How many councils ...?", "In which reports
+# ...?", "... across Wales": every council in scope is searched on its own (no MAX_COMPARED cap)
+# and answered as a list (rag.across).
+_ACROSS = re.compile(
+    r"\b(?:(?:in|for|of|at)\s+)?(?:(?:which|how\s+many)\s+(?:of\s+the\s+)?(?:other\s+)?"
+    r"(?:councils?|local\s+authorit(?:y|ies)|authorit(?:y|ies)|(?:inspection\s+)?reports?|inspections)"
+    # "How many local authorities are covered by ...?" asks for a number a report states.
+    r"(?!\s+(?:are|were|is|was|will\s+be|have\s+been|had\s+been)\s+\w+ed\b)"
+    r"|what\s+(?:other\s+)?(?:councils?|local\s+authorit(?:y|ies)))(?:'s|’s|s'|’|')?(?=\W|$)"
+    r"|\b(?:across|throughout|in\s+all\s+(?:of\s+)?)\s*(?:all\s+(?:of\s+)?)?(?:Wales|the\s+(?:whole\s+)?(?:country|corpus)|(?:the\s+)?(?:councils|local\s+authorities|reports))\b",
+    re.I,
+)
+
+
+def across_match(question: str) -> re.Match | None:
+    """Where a question asks across the corpus ("Which councils ...?"), or None.
+
+    >>> bool(across_match("Which councils have problems recruiting social workers?")), bool(across_match("Which services improved?"))
+    (True, False)
+    """
+    return _ACROSS.search(question)
 
 
 def strip_authorities(question: str, authorities: list[str]) -> str:
@@ -206,6 +229,15 @@ def scope_question(question: str, reports: dict[str, ReportMeta], filters: dict 
         if g:
             groups.append(g)
             labels.append(a)
+    if not named and (m := across_match(question)):
+        by_council: dict[str, list[str]] = {}
+        for i in allowed:
+            by_council.setdefault(reports[i].authority, []).append(i)
+        if by_council:
+            text = re.sub(r"\s{2,}", " ", question[: m.start()] + " " + question[m.end() :]).strip(" ,")
+            labels = sorted(by_council)
+            return Scope(tuple(tuple(by_council[a]) for a in labels), tuple(labels), text if terms(text) else question,
+                         missing, time=time, note=note, across=True)
     if not named and (m := _EACH.search(question)):
         by_authority: dict[str, list[str]] = {}
         for i in allowed:

@@ -1,0 +1,152 @@
+"""Questions across the corpus: "Which councils ...?", "How many councils ...?", "In which reports
+...?", "... across Wales".
+
+Such a question wants a list, not the five best passages of the whole corpus (which may all be one
+council's). :func:`rag.scope.scope_question` makes one group per council in scope (``Scope.across``,
+no cap on how many); :func:`search_each` searches every group for its own top ``k`` passages in one
+batch: one query vector, the sentence and keyword scores of every passage computed once and cut per
+council with numpy, and the dense (Chroma) search filtered to each council's reports.
+
+:func:`across_answer` scores each council's sentences with the extractive answerer's scoring and
+abstention threshold: a council whose best evidence is under the threshold is not listed. The
+answer is a count ("2 of the 3 councils' reports answer this") and one cited line per council
+listed, labelled with the council, and with the report's date when the index holds several
+reports of that council.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from index.meta import short_name
+from index.store import IndexStore
+from index.text import terms
+from rag.answer import DEFAULT_THRESHOLD, NOT_SAID, Scored, _pick, cite, evidence_score, score_sentences
+from rag.retrieval import MODES, Retrieval, _fuse, to_passage
+from rag.timescope import line_groups
+from rag.types import Answer, Citation, Passage
+
+
+def _top(scores: np.ndarray, positions: np.ndarray, n: int, *, positive: bool = False) -> list[tuple[int, float]]:
+    """The ``n`` best (chunk position, score) among ``positions``, best first."""
+    s = scores[positions]
+    keep = np.isfinite(s) & (s > 0) if positive else np.isfinite(s)
+    positions, s = positions[keep], s[keep]
+    n = min(n, len(s))
+    if n <= 0:
+        return []
+    top = np.argpartition(-s, n - 1)[:n]
+    top = top[np.argsort(-s[top], kind="stable")]
+    return [(int(positions[i]), float(s[i])) for i in top]
+
+
+def search_each(
+    store: IndexStore,
+    text: str,
+    qvec: np.ndarray,
+    k: int,
+    groups: tuple[tuple[str, ...], ...],
+    mode: str = "hybrid",
+    candidates: int = 30,
+) -> tuple[tuple[Passage, ...], ...]:
+    """The top ``k`` passages of each group of report ids, as :func:`rag.retrieval.search` finds
+    them for one group, computed in one batch: the sentence and BM25 scores of every passage once,
+    then each group's best taken from them; the dense search is Chroma's, filtered per group."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    n_chunks = len(store.chunks)
+    if not n_chunks:
+        return tuple(() for _ in groups)
+    # Chunk positions of each report (chunks are stored report by report).
+    report_no = {rid: i for i, rid in enumerate(sorted(store.reports))}
+    order = np.argsort(store.chunk_report, kind="stable")
+    bounds = np.searchsorted(store.chunk_report[order], np.arange(len(report_no) + 1))
+    chunks_of = {rid: order[bounds[i] : bounds[i + 1]] for rid, i in report_no.items()}
+    sent_best = kw = None
+    if mode == "hybrid" and len(store.sent_chunk):
+        sims = store.gen.sent_vecs @ qvec
+        sent_best = np.full(n_chunks, -np.inf, dtype="float32")
+        has = store._sent_count > 0  # a chunk's sentences are one contiguous run of rows
+        starts = store._sent_first
+        sent_best[has] = np.maximum.reduceat(sims, starts[has])
+    if mode in ("hybrid", "bm25"):
+        bm = store.bm25()
+        q_terms = [t for t in terms(text) if bm is not None and t in bm.vocab_dict]
+        if q_terms:
+            kw = np.asarray(bm.get_scores(q_terms), dtype="float32")
+    out: list[tuple[Passage, ...]] = []
+    qlist = qvec.tolist()
+    for g in groups:
+        pos = np.concatenate([chunks_of[r] for r in g if r in chunks_of] or [np.zeros(0, np.int64)])
+        rankings: list[list[tuple[int, float]]] = []
+        if mode in ("hybrid", "dense"):
+            rankings.append(store.dense_search(qlist, candidates, list(g)))
+        if sent_best is not None:
+            rankings.append(_top(sent_best, pos, candidates))
+        if kw is not None:
+            rankings.append(_top(kw, pos, candidates, positive=True))
+        fused = _fuse(rankings)[:k]
+        out.append(tuple(
+            to_passage(store, p, score=round(s, 6), similarity=round(float(store.gen.chunk_vector(p) @ qvec), 6)) for p, s in fused
+        ))
+    return tuple(out)
+
+
+def across_answer(
+    question: str, retrieval: Retrieval, store: IndexStore, *, resolved_question: str = "", threshold: float | None = None
+) -> Answer | None:
+    """A question across the corpus answered as a list: one cited line per council whose reports
+    answer it (its best evidence at or over the abstention threshold), and a count. None when the
+    question is not one across the corpus."""
+    sc = retrieval.scope
+    if not sc.across:
+        return None
+    threshold = DEFAULT_THRESHOLD if threshold is None else threshold
+    text = sc.search_text
+    scored = score_sentences(store, retrieval, text)
+    q_terms = set(terms(text))
+    by_group: dict[int, list[Scored]] = {}
+    for s in scored:
+        by_group.setdefault(s.group, []).append(s)
+    kept: list[tuple[int, list[int]]] = []
+    best = 0.0
+    for gi in range(len(sc.groups)):
+        g = by_group.get(gi)
+        if not g:
+            continue
+        rows = _pick(g, store, 1, q_terms)
+        ev = evidence_score(store, text, "", g[0].score, rows)
+        best = max(best, ev)
+        if ev >= threshold:
+            kept.append((gi, rows))
+    n_all = len(sc.groups)
+    councils = "council's reports" if n_all == 1 else "councils' reports"
+    if not kept:
+        return Answer(
+            question=question,
+            text=f"{NOT_SAID} None of the {n_all} {councils} searched answers this closely enough; the closest passages are listed below.",
+            citations=(), abstained=True, passages=retrieval.passages, resolved_question=resolved_question or question, score=round(best, 4),
+        )
+    by_row = {s.row: s for s in scored}
+    citations: list[Citation] = []
+    lines = [f"{len(kept)} of the {n_all} {councils} answer this:"]
+    for gi, rows in kept:
+        # One line per council; its report's date too when the index holds several of that council.
+        sub_scope = type(sc)(groups=(sc.groups[gi],), labels=(sc.labels[gi],), text=sc.text)
+        parts, labels = line_groups(sub_scope, store.reports, [rows], lambda r: by_row[r].passage.source)
+        shown: list[str] = []
+        for row in parts[0] if parts else rows:
+            citation, sentence = cite(store, row, by_row[row].passage, len(citations) + 1)
+            citations.append(citation)
+            shown.append(sentence)
+        label = (labels[0] if labels else "") or short_name(sc.labels[gi]) or sc.labels[gi]
+        lines.append(f"- {label}: {' '.join(shown)}")
+    return Answer(
+        question=question,
+        text="\n".join(lines),
+        citations=tuple(citations),
+        abstained=False,
+        passages=retrieval.passages,
+        resolved_question=resolved_question or question,
+        score=round(best, 4),
+    )

@@ -1,0 +1,166 @@
+"""Questions across the corpus (issue 12 item 5): "Which councils ...?", "How many councils ...?",
+"In which reports ...?", "... across Wales": every council searched on its own, answered as a list
+of one cited line per council whose reports answer, with a count.
+
+Run on a real index of the dated test corpus (eval/corpus.py: the two bundled reports and
+SYNTHETIC earlier versions of them) with the real embedding model."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from index.types import ReportMeta
+from rag.scope import MAX_COMPARED, across_match, scope_question
+
+
+@pytest.fixture(scope="module")
+def dated_index(tmp_path_factory, embeddings, settings) -> Path:
+    from eval.corpus import make_dated_corpus
+    from index import build_index
+
+    reports = tmp_path_factory.mktemp("dated-reports")
+    make_dated_corpus(reports)
+    path = tmp_path_factory.mktemp("dated-index")
+    build_index(reports, path, settings=settings, embeddings=embeddings)
+    return path
+
+
+@pytest.fixture
+def ask(dated_index, settings, embeddings):
+    from rag import query
+
+    def run(question, **kw):
+        return query(question, index_dir=dated_index, settings=settings, embeddings=embeddings, **kw)
+
+    return run
+
+
+def _councils(ans) -> set[str]:
+    return {c.authority for c in ans.citations}
+
+
+@pytest.mark.parametrize(
+    "question, phrase",
+    [
+        ("Which councils have problems recruiting social workers?", "Which councils"),
+        ("How many councils' reports mention advocacy?", "How many councils'"),
+        ("In which reports were children found at immediate risk of harm?", "In which reports"),
+        ("In which local authorities is hospital discharge a priority?", "In which local authorities"),
+        ("What do reports across Wales say about carers?", "across Wales"),
+        ("Which council's reports mention the IAA?", "Which council's"),
+    ],
+)
+def test_questions_across_the_corpus_are_recognised(question, phrase):
+    assert across_match(question).group() == phrase
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Which services improved in Wrexham?",
+        "What inspection methods were used?",
+        "What does the report say about supervision?",
+        "Which areas need improvement?",
+        "How do the two councils compare on supervision?",
+    ],
+)
+def test_other_questions_are_not(question):
+    assert across_match(question) is None
+
+
+def _metas(n: int) -> dict[str, ReportMeta]:
+    names = ["Cardiff Council", "Wrexham County Borough Council", "Swansea Council", "Powys County Council",
+             "Conwy County Borough Council", "Ceredigion County Council", "Gwynedd Council", "Newport City Council"]
+    return {f"r{i}.txt": ReportMeta(f"r{i}.txt", "", names[i], "", "", "") for i in range(n)}
+
+
+def test_every_council_is_a_group_of_its_own_beyond_the_comparison_cap():
+    reports = _metas(8)
+    assert len(reports) > MAX_COMPARED
+    sc = scope_question("Which councils have problems recruiting social workers?", reports)
+    assert sc.across and len(sc.groups) == 8 and sorted(sc.labels) == sorted(m.authority for m in reports.values())
+    assert all(len(g) == 1 for g in sc.groups)
+    assert sc.text == "have problems recruiting social workers?"
+    # "each council" over more councils than the cap stays a search of them all, as before.
+    assert not scope_question("What did CIW find about supervision in each council?", reports).comparison
+
+
+def test_a_named_council_or_filter_is_not_a_question_across_the_corpus():
+    reports = _metas(3)
+    assert not scope_question("Which services in Cardiff have problems recruiting?", reports).across
+    sc = scope_question("Which councils have problems recruiting?", reports, {"authority": ["Cardiff", "Swansea"]})
+    assert sc.across and sorted(sc.labels) == ["Cardiff Council", "Swansea Council"]
+
+
+def test_batched_search_finds_what_each_council_search_finds(dated_index, settings, embeddings):
+    import numpy as np
+
+    from index.store import open_store
+    from rag.across import search_each
+    from rag.retrieval import search
+
+    store = open_store(dated_index, settings)
+    # Each council's latest report: the SYNTHETIC copies repeat passages word for word, whose
+    # ties either search may order its own way.
+    sc = scope_question("Which councils offer direct payments?", store.reports, {"latest": True})
+    assert sc.across and len(sc.groups) == 2
+    qvec = np.asarray(embeddings.embed_query(sc.search_text), dtype="float32")
+    batched = search_each(store, sc.search_text, qvec, 5, sc.groups)
+    for g, got in zip(sc.groups, batched):
+        one = search(store, sc.search_text, qvec, 5, list(g))
+        # The same passages; a fused score may differ by a rank where two passages tie in one ranking.
+        assert {p.chunk_id for p in got} == {p.chunk_id for p in one}
+        assert [p.score for p in got] == pytest.approx([p.score for p in one], abs=1e-3)
+
+
+def test_a_council_whose_reports_answer_is_listed_alone(ask):
+    ans = ask("Which councils offer direct payments?")
+    assert not ans.abstained
+    assert _councils(ans) == {"Cardiff Council"}
+    lines = ans.text.splitlines()
+    assert lines[0] == "1 of the 2 councils' reports answer this:"
+    assert len(lines) == 2 and lines[1].startswith("- Cardiff, ") and "direct payments" in lines[1]
+    assert re.search(r"\[1\]", lines[1])
+
+
+def test_both_councils_listed_each_line_cited_and_dated(ask):
+    ans = ask("In which councils is timely hospital discharge a priority?")
+    assert not ans.abstained
+    assert _councils(ans) == {"Cardiff Council", "Wrexham County Borough Council"}
+    lines = ans.text.splitlines()
+    assert lines[0] == "2 of the 2 councils' reports answer this:"
+    # The index holds several reports of each council: every line names its report's date.
+    for line in lines[1:]:
+        assert re.match(r"- (Cardiff|Wrexham), [A-Z][a-z]{2}(-[A-Z][a-z]{2})? \d{4}: .*\[\d+\]$", line), line
+    assert "hospital discharge" in ans.text
+
+
+def test_no_council_listed_when_none_answers(ask):
+    ans = ask("Which councils have closed their public libraries?")
+    assert ans.abstained and not ans.citations
+    assert "None of the 2 councils' reports" in ans.text
+
+
+def test_time_words_scope_the_councils_searched(ask):
+    ans = ask("Which councils offered direct payments in 2020?")
+    assert not ans.abstained
+    assert {c.source for c in ans.citations} <= {"ciw-cardiff-2020-12.txt", "ciw-wrexham-2020-10.txt"}
+
+
+def test_council_scores_and_their_aggregate():
+    from eval.metrics import council_scores
+    from eval.runner import QuestionResult, aggregate, per_kind
+
+    assert council_scores(["Cardiff"], ["Cardiff", "Wrexham"]) == (1.0, 0.5)
+    assert council_scores(["cardiff"], []) == (0.0, None)
+    rs = [
+        QuestionResult("default", "w1", "which", True, council_precision=1.0, council_recall=0.5),
+        QuestionResult("default", "w2", "which", True, council_precision=0.5, council_recall=1.0),
+        QuestionResult("default", "f1", "fact", True),
+    ]
+    out = aggregate(rs)
+    assert out["council_precision"] == 0.75 and out["council_recall"] == 0.75
+    assert per_kind(rs)["which"]["council_recall"] == 0.75 and "council_recall" not in per_kind(rs)["fact"]
