@@ -202,6 +202,7 @@ def test_findings_tab_without_an_index(tmp_path, settings, embeddings):
     assert view.findings == () and "No reports are indexed yet" in view.message
 
 
+@pytest.mark.slow
 def test_findings_tab_over_http(built_index, embeddings):
     """A live server's findings API: each session gets its own rows, and the CSV downloads."""
     import urllib.request
@@ -221,5 +222,39 @@ def test_findings_tab_over_http(built_index, embeddings):
         with urllib.request.urlopen(file_url, timeout=30) as r:
             rows = list(csv.DictReader(io.StringIO(r.read().decode("utf-8"))))
         assert [x["finding"] for x in rows] == [ADVOCACY_MUST] and rows[0]["kind"] == "must"
+    finally:
+        demo.close()
+
+
+@pytest.mark.slow
+def test_findings_tab_in_the_browser(built_index, embeddings):
+    """Headless Chromium: the tab fills on opening, a row selected after sorting shows its own finding's card."""
+    from tests.test_ui_live import ARTIFACTS, open_browser, start_server
+
+    demo, url = start_server(built_index, embeddings)
+    try:
+        with open_browser(url) as page:
+            page.get_by_role("tab", name="Findings").click()
+            page.wait_for_function(
+                "document.querySelector('#arolwg-f-status') && document.querySelector('#arolwg-f-status').textContent.includes('76 findings')",
+                timeout=60_000,
+            )
+            table = page.locator("#arolwg-f-table")
+            table.get_by_text(ADVOCACY_MUST, exact=True).first.click()
+            page.wait_for_selector("#arolwg-f-card mark", timeout=20_000)
+            assert page.locator("#arolwg-f-card mark").inner_text() == ADVOCACY_MUST
+            # Sort by council, newest name last: the rows move, and a selected row still shows its own finding.
+            table.locator("[data-testid=header-1]").hover()
+            table.locator("[data-testid=header-1] .cell-menu-button").click()
+            page.get_by_text("Sort descending", exact=False).first.click()
+            staffing = "Staffing levels must improve and become more stable."
+            table.get_by_text(staffing, exact=True).first.click()
+            page.wait_for_function(
+                f"document.querySelector('#arolwg-f-card mark') && document.querySelector('#arolwg-f-card mark').textContent === {staffing!r}",
+                timeout=20_000,
+            )
+            assert "Prevention" in page.locator("#arolwg-f-card").inner_text()
+            page.screenshot(path=str(ARTIFACTS / "ui-findings.png"))
+            assert page.errors == [] and page.outside == []
     finally:
         demo.close()

@@ -270,7 +270,7 @@ def build_app(settings=None, *, index_dir=None, embeddings=None, engine: H.Engin
                     interactive=False,
                     wrap=True,
                     column_widths=["4%", "9%", "9%", "8%", "14%", "10%", "46%"],
-                    max_height=520,
+                    max_height=400,  # the selected finding's card, below, stays in view
                     elem_id="arolwg-f-table",
                 )
                 f_card = gr.HTML(elem_id="arolwg-f-card")

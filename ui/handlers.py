@@ -849,7 +849,7 @@ def show_findings(engine: Engine, council: str = "", year: str = "", service: st
         return FindingsView(message="No findings match these filters.")
     n_reports = len({f.report_id for f in rows})
     message = (
-        f"{_plural(len(rows), 'finding')} from {_plural(n_reports, 'report')}. Click a column's name to sort by it; "
+        f"{_plural(len(rows), 'finding')} from {_plural(n_reports, 'report')}. Sort or filter by a column from the ⋮ menu beside its name; "
         "select a row to see the finding in its report."
     )
     return FindingsView(tuple(rows), table, message, findings_csv(rows))
