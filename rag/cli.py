@@ -303,7 +303,11 @@ def cmd_findings(args: argparse.Namespace) -> int:
         raise ArolwgError(f"No indexed report is of a council named {args.council!r}: the index holds {', '.join(known) or 'no reports'}.")
     rows = findings(store=store, council=args.council, year=args.year, service=args.service, theme=args.theme, word=args.word)
     if args.csv:
-        to_csv(rows, sys.stdout)
+        try:
+            to_csv(rows, sys.stdout)
+            sys.stdout.flush()
+        except BrokenPipeError:  # `arolwg findings --csv | head`: the reader has all it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     if not rows:
         sys.stdout.write("No findings match these filters.\n")

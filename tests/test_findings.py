@@ -254,7 +254,7 @@ def test_findings_tab_in_the_browser(built_index, embeddings):
                 timeout=20_000,
             )
             assert "Prevention" in page.locator("#arolwg-f-card").inner_text()
-            page.screenshot(path=str(ARTIFACTS / "ui-findings.png"))
+            page.screenshot(path=str(ARTIFACTS / "ui-findings.png"), full_page=True)
             assert page.errors == [] and page.outside == []
     finally:
         demo.close()
