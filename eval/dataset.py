@@ -25,7 +25,7 @@ from rag.errors import EvalSetError
 
 log = logging.getLogger(__name__)
 
-KINDS = ("fact", "finding", "judgement", "paraphrase", "comparison", "unanswerable", "followup", "time-scope", "latest", "which")
+KINDS = ("fact", "finding", "judgement", "paraphrase", "comparison", "unanswerable", "followup", "time-scope", "latest", "which", "changed")
 
 
 @dataclass(frozen=True)
@@ -218,7 +218,7 @@ def load_qa(path: Path | str, sources: Mapping[str, str] | Callable[[str], str |
                 evidence.append(Evidence(source, quote, spans, exact))
             # A follow-up, or a question about a time no report is of, may itself be unanswerable;
             # every other kind is about something the reports say.
-            if kind not in ("unanswerable", "followup", "time-scope", "latest", "which") and not evidence:
+            if kind not in ("unanswerable", "followup", "time-scope", "latest", "which", "changed") and not evidence:
                 raise ValueError(f"a {kind} question needs evidence (only unanswerable questions have none)")
             qa.questions.append(
                 QAItem(

@@ -165,7 +165,9 @@ def scope_notice(scope: Scope, reports: dict[str, ReportMeta]) -> str:
         by_council.setdefault(reports[rid].authority, []).append(reports[rid])
     several = [(a, ms) for a, ms in sorted(by_council.items()) if len(ms) > 1]
     notes = [scope.note] if scope.note else []
-    if several:
+    if several and scope.changed:
+        notes.append("Each report is searched on its own and its lines are shown side by side, oldest first.")
+    elif several:
         parts = [f"{len(ms)} reports of {short_name(a) or 'no known council'} ({_years(ms)})" for a, ms in several]
         notes.append(
             f"This answer draws on {' and '.join(parts)}: each line names the report's date, newest first. "

@@ -26,6 +26,7 @@ class Scope:
     empty: str = ""  # why no report answers: none is of the time asked about (a sentence)
     note: str = ""  # named councils left out because none of their reports is of that time
     across: bool = False  # "Which councils ...?": every council searched, answered as a list (rag.across)
+    changed: bool = False  # "What has changed in X since ...?": one group per report, oldest first (rag.changes)
 
     @property
     def unanswered(self) -> str:
@@ -186,7 +187,8 @@ def _time_scope(question: str, reports: dict[str, ReportMeta], allowed: list[str
 
 
 def scope_question(question: str, reports: dict[str, ReportMeta], filters: dict | None = None, *, enabled: bool = True) -> Scope:
-    """Split a question into per-council report groups.
+    """Split a question into per-council report groups; a question of what changed in a council
+    (rag.changes) into one group per report of it, oldest first.
 
     >>> from index.types import ReportMeta
     >>> reps = {r: ReportMeta(r, "", a, "", "", "") for r, a in [("w.txt", "Wrexham County Borough Council"), ("c.txt", "Cardiff Council")]}
@@ -194,6 +196,16 @@ def scope_question(question: str, reports: dict[str, ReportMeta], filters: dict 
     >>> (s.groups, s.text)
     ((('w.txt',), ('c.txt',)), 'How do and compare on supervision?')
     """
+    if enabled:
+        from rag.changes import asks_change, change_scope, since_last
+
+        if asks_change(question):
+            text, last_two = since_last(question)
+            return change_scope(_scope_question(text, reports, filters), reports, last_two=last_two)
+    return _scope_question(question, reports, filters, enabled=enabled)
+
+
+def _scope_question(question: str, reports: dict[str, ReportMeta], filters: dict | None = None, *, enabled: bool = True) -> Scope:
     allowed = allowed_reports(reports, filters)
     if not enabled:
         return Scope((tuple(allowed),), ("",), question)

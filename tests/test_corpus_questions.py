@@ -164,3 +164,44 @@ def test_council_scores_and_their_aggregate():
     out = aggregate(rs)
     assert out["council_precision"] == 0.75 and out["council_recall"] == 0.75
     assert per_kind(rs)["which"]["council_recall"] == 0.75 and "council_recall" not in per_kind(rs)["fact"]
+
+
+# ---------------------------------------------------------------- what changed (issue 12 item 4)
+
+
+def _dated_metas() -> dict[str, ReportMeta]:
+    rows = [("w16.txt", "Wrexham County Borough Council", "6 - 10 June 2016"), ("w18.txt", "Wrexham County Borough Council", "5 - 9 March 2018"),
+            ("w20.txt", "Wrexham County Borough Council", "12 - 23 October 2020"), ("c20.txt", "Cardiff Council", "23 November - 3 December 2020")]
+    return {r: ReportMeta(r, "", a, "", d, "") for r, a, d in rows}
+
+
+def test_a_change_question_is_one_group_per_report_oldest_first():
+    from rag.changes import asks_change
+
+    reports = _dated_metas()
+    assert asks_change("What has changed in Wrexham since 2016?") and not asks_change("What must improve in Wrexham?")
+    sc = scope_question("What has changed in Wrexham since 2016?", reports)
+    assert sc.groups == (("w16.txt",), ("w18.txt",), ("w20.txt",)) and sc.comparison
+    sc = scope_question("What has improved in Wrexham since the last inspection?", reports)
+    assert sc.groups == (("w18.txt",), ("w20.txt",))
+    # A council with one report has nothing to set side by side.
+    assert scope_question("What has changed in Cardiff?", reports).groups == (("c20.txt",),)
+
+
+def test_what_changed_is_answered_report_by_report_in_date_order(ask):
+    ans = ask("What has improved in Wrexham since the last inspection?")
+    if ans.abstained:
+        pytest.skip("abstained: nothing to order")  # the evidence threshold decides, not this test
+    labels = [line.split(":")[0] for line in ans.text.splitlines() if line[:1].isalpha()]
+    assert labels == ["Wrexham, Mar 2018", "Wrexham, Oct 2020"], ans.text
+    assert {c.source for c in ans.citations} == {"synthetic-wrexham-2018-03.txt", "ciw-wrexham-2020-10.txt"}
+    for line in ans.text.splitlines():
+        assert re.search(r"\[\d+\]$", line)
+
+
+def test_what_changed_since_a_year_keeps_the_reports_of_that_time(ask):
+    ans = ask("What has changed in Cardiff since 2016?")
+    assert {c.source for c in ans.citations} <= {"synthetic-cardiff-2017-12.txt", "ciw-cardiff-2020-12.txt"}
+    if not ans.abstained:
+        labels = [line.split(":")[0] for line in ans.text.splitlines() if line.startswith("Cardiff, ")]
+        assert labels == sorted(labels, key=lambda s: s[-4:])  # oldest first

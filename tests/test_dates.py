@@ -433,8 +433,10 @@ def test_corpus_questions_all_load_and_are_of_the_time_kinds(tmp_path):
     qa = load_qa(Path(__file__).resolve().parent.parent / "eval" / "corpus_qa.jsonl", {p.name: p.read_text() for p in tmp_path.iterdir()})
     assert not qa.skipped and not qa.warnings
     kinds = {q.kind for q in qa.questions}
-    assert kinds == {"time-scope", "latest", "unanswerable"}
-    assert all(q.in_time is not None for q in qa.questions)
+    assert kinds == {"time-scope", "latest", "unanswerable", "which", "changed"}
+    # Time questions (and what changed since a time) are scored by in_time, which questions by councils.
+    assert all(q.in_time is not None for q in qa.questions if q.kind != "which")
+    assert all(q.councils is not None for q in qa.questions if q.kind == "which")
     assert sum(q.kind in ("time-scope", "latest") for q in qa.questions) >= 20
 
 

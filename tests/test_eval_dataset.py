@@ -60,7 +60,7 @@ def test_bad_lines_are_skipped_and_named(tmp_path, texts, caplog):
         (4, "bad-quote", "evidence item 1: the quote \"Inspectors praised the council's new swimming pool.\" is not in " + WX),
         (6, "good-1", "the id 'good-1' was already used on an earlier line"),
         (7, "odd-kind", "unknown kind 'opinion' (expected one of fact, finding, judgement, paraphrase, comparison, "
-         "unanswerable, followup, time-scope, latest, which)"),
+         "unanswerable, followup, time-scope, latest, which, changed)"),
         (8, "un-with-evidence", "an unanswerable question cannot have evidence or facts"),
         (9, "no-question", 'missing "question"'),
         (10, "bad-facts", 'each item of "facts" must be a non-empty string or a list of them'),
