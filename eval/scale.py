@@ -640,9 +640,17 @@ def run_scale(
                 progress=tick,
             )
         )
+        if write and i < len(ns) - 1:
+            # Written after every N, so a long run that is stopped keeps what it measured.
+            _result(rows, ns, started_at, t_run, seed, qa_path, questions, settings, isolate, write_to=out_dir or "")
     if progress:
         progress(total, total, "writing the results")
+    return _result(rows, ns, started_at, t_run, seed, qa_path, questions, settings, isolate, write_to=(out_dir or "") if write else None)
 
+
+def _result(rows, ns, started_at, t_run, seed, qa_path, questions, settings, isolate, *, write_to) -> ScaleResult:
+    """The run so far as a ScaleResult (targets at the largest N measured), written if asked."""
+    from eval.runner import _git_commit, default_out_dir
     from rag.settings import get_settings as _gs
 
     s = settings or _gs()
@@ -666,13 +674,12 @@ def run_scale(
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
-    result = ScaleResult(rows=rows, targets=_targets(rows), meta=meta, warnings=warnings)
-    for w in warnings:
-        log.warning("%s", w)
-    if write:
+    meta["ns_measured"] = [r["n"] for r in rows]
+    result = ScaleResult(rows=list(rows), targets=_targets(rows), meta=meta, warnings=warnings)
+    if write_to is not None:
         from eval.scale_report import write_outputs
 
-        write_outputs(result, Path(out_dir) if out_dir else default_out_dir())
+        write_outputs(result, Path(write_to) if write_to else default_out_dir())
     return result
 
 

@@ -236,6 +236,8 @@ def test_tiny_scale_run_writes_every_result(tmp_path, embeddings):
         "peak RSS of a query process <= 1 GB (1,024 MB)",
         "recall@5 within 0.03 of the 2-report figure",
         "fact accuracy within 0.03 of the 2-report figure",
+        "recall@5 on questions naming a council, within 0.03 of the 2-report figure",
+        "fact accuracy on questions naming a council, within 0.03 of the 2-report figure",
     ]
     for t in data["targets"]:
         assert isinstance(t["met"], bool) and isinstance(t["value"], float | int), t
@@ -252,6 +254,6 @@ def test_tiny_scale_run_writes_every_result(tmp_path, embeddings):
     for r in rows:
         assert sum(v["n"] for v in r["per_kind"].values()) == 2
         assert sorted(r["misses"]) == ["facts_missing", "not_in_top5"]
-    assert md.count("| met |") + md.count("| **not met** |") == 9
+    assert md.count("| met |") + md.count("| **not met** |") == 11
     png = (out / "scale.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
