@@ -27,6 +27,9 @@ from rag.timescope import line_groups
 from rag.types import Answer, Citation, Passage
 
 
+PER_COUNCIL_REPORTS = 3
+
+
 def _top(scores: np.ndarray, positions: np.ndarray, n: int, *, positive: bool = False) -> list[tuple[int, float]]:
     """The ``n`` best (chunk position, score) among ``positions``, best first."""
     s = scores[positions]
@@ -85,7 +88,9 @@ def search_each(
             rankings.append(_top(sent_best, pos, candidates))
         if kw is not None:
             rankings.append(_top(kw, pos, candidates, positive=True))
-        fused = _fuse(rankings)[:k]
+        # A council's top k from each of its reports (up to PER_COUNCIL_REPORTS of them): its reports
+        # repeat one another, and k passages for all of them would be k copies of one finding.
+        fused = _fuse(rankings)[: k * max(1, min(len(g), PER_COUNCIL_REPORTS))]
         out.append(tuple(
             to_passage(store, p, score=round(s, 6), similarity=round(float(store.gen.chunk_vector(p) @ qvec), 6)) for p, s in fused
         ))
