@@ -201,7 +201,9 @@ def scope_question(question: str, reports: dict[str, ReportMeta], filters: dict 
 
         if asks_change(question):
             text, last_two = since_last(question)
-            return change_scope(_scope_question(text, reports, filters), reports, last_two=last_two)
+            sc = change_scope(_scope_question(text, reports, filters), reports, last_two=last_two)
+            if sc.changed:  # else a council with one report: the question is asked as it stands
+                return sc
     return _scope_question(question, reports, filters, enabled=enabled)
 
 
