@@ -399,7 +399,7 @@ def test_a_lone_surrogate_in_a_question_is_dropped(small_engine, settings, embed
         ({"k": -2}, "k must be a positive whole number (how many passages to retrieve), not -2."),
         ({"k": 2.5}, "k must be a positive whole number (how many passages to retrieve), not 2.5."),
         ({"filters": "Cardiff"}, "got one of type str."),
-        ({"filters": {"year": 2020}}, "'year' is not one of those keys."),
+        ({"filters": {"colour": "red"}}, "'colour' is not one of those keys."),
         ({"filters": {"authority": 3}}, "'authority' is of type int, not a council name."),
         ({"filters": {"source": ["a.txt", 2]}}, "'source' is of type list, not a report name."),
         ({"history": [["q"]]}, "history must be a list of (question, answer) pairs of text; turn 1 is \"['q']\", not a pair."),
