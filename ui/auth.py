@@ -253,8 +253,9 @@ def _route(scope) -> str:
     return path[len(root) :] if root and path.startswith(root) else path
 
 
-async def _read_body(receive) -> bytes | None:
-    """The whole request body, or None when it is over MAX_BODY."""
+async def _read_body(receive, limit: int | None = None) -> bytes | None:
+    """The whole request body, or None when it is over ``limit`` (default MAX_BODY)."""
+    limit = MAX_BODY if limit is None else limit
     chunks, size = [], 0
     while True:
         message = await receive()
@@ -262,7 +263,7 @@ async def _read_body(receive) -> bytes | None:
             break
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_BODY:
+        if size > limit:
             return None
         chunks.append(chunk)
         if not message.get("more_body", False):
@@ -344,7 +345,7 @@ class UploadedFilesOnlyMiddleware:
         if scope["type"] != "http" or scope["method"] != "POST" or not any(r in route for r in _EVENT_ROUTES):
             await self.app(scope, receive, send)
             return
-        body = await _read_event_body(receive)
+        body = await _read_body(receive, MAX_EVENT_BODY)
         if body is None:
             await _plain(send, 413, "The request is too large.")
             return
@@ -362,19 +363,3 @@ class UploadedFilesOnlyMiddleware:
                 await _plain(send, 403, NOT_UPLOADED)
                 return
         await self.app(scope, _replay(body), send)
-
-
-async def _read_event_body(receive) -> bytes | None:
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_EVENT_BODY:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
