@@ -78,6 +78,31 @@ def store(built_index, settings):
     return open_store(built_index, settings)
 
 
+@pytest.fixture(scope="session")
+def dated_index(tmp_path_factory, embeddings, settings) -> Path:
+    """A real index of the dated test corpus (eval/corpus.py: the bundled reports and SYNTHETIC
+    earlier versions of them), built once for the time and across-the-corpus tests."""
+    from eval.corpus import make_dated_corpus
+    from index import build_index
+
+    reports = tmp_path_factory.mktemp("dated-reports")
+    make_dated_corpus(reports)
+    path = tmp_path_factory.mktemp("dated-index")
+    build_index(reports, path, settings=settings, embeddings=embeddings)
+    return path
+
+
+@pytest.fixture
+def ask(dated_index, settings, embeddings):
+    """query() on the dated index: ask(question, **query keywords)."""
+    from rag import query
+
+    def run(question, **kw):
+        return query(question, index_dir=dated_index, settings=settings, embeddings=embeddings, **kw)
+
+    return run
+
+
 def need_llm_extras() -> Path:
     """The SmolLM2 GGUF path; fails (not skips) with an install hint when the LLM extras are missing."""
     import importlib.util

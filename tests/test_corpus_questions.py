@@ -8,34 +8,11 @@ SYNTHETIC earlier versions of them) with the real embedding model."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from index.types import ReportMeta
 from rag.scope import MAX_COMPARED, across_match, scope_question
-
-
-@pytest.fixture(scope="module")
-def dated_index(tmp_path_factory, embeddings, settings) -> Path:
-    from eval.corpus import make_dated_corpus
-    from index import build_index
-
-    reports = tmp_path_factory.mktemp("dated-reports")
-    make_dated_corpus(reports)
-    path = tmp_path_factory.mktemp("dated-index")
-    build_index(reports, path, settings=settings, embeddings=embeddings)
-    return path
-
-
-@pytest.fixture
-def ask(dated_index, settings, embeddings):
-    from rag import query
-
-    def run(question, **kw):
-        return query(question, index_dir=dated_index, settings=settings, embeddings=embeddings, **kw)
-
-    return run
 
 
 def _councils(ans) -> set[str]:

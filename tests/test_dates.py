@@ -300,28 +300,6 @@ def test_with_one_report_per_council_time_words_change_nothing_they_need_not(bui
 # ---------------------------------------------------------------- on the dated corpus
 
 
-@pytest.fixture(scope="module")
-def dated_index(tmp_path_factory, embeddings, settings) -> Path:
-    from eval.corpus import make_dated_corpus
-    from index import build_index
-
-    reports = tmp_path_factory.mktemp("dated-reports")
-    make_dated_corpus(reports)
-    path = tmp_path_factory.mktemp("dated-index")
-    build_index(reports, path, settings=settings, embeddings=embeddings)
-    return path
-
-
-@pytest.fixture
-def ask(dated_index, settings, embeddings):
-    from rag import query
-
-    def run(question, **kw):
-        return query(question, index_dir=dated_index, settings=settings, embeddings=embeddings, **kw)
-
-    return run
-
-
 def test_the_dated_corpus_is_labelled_synthetic_and_dated(dated_index, settings):
     from index import list_reports
 
