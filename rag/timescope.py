@@ -99,19 +99,25 @@ def describe(filters: dict) -> str:
     >>> describe({"year": 2016}), describe({"month": "2020-10"}), describe({"since": "2018", "before": "2020"})
     ('in 2016', 'in October 2020', 'since 2018 and before 2020')
     """
+    return " and ".join(_phrases(filters, " or ", previous="the inspection before the latest", latest="the latest"))
+
+
+def _phrases(filters: dict, either: str, *, previous: str, latest: str) -> list[str]:
+    """The time filters as phrases ("in 2016", "since June 2018", then ``previous`` or ``latest``),
+    the months and years asked for joined by ``either``: :func:`describe` and :func:`phrase_of`
+    word them alike, one for a sentence, the other to be read back as a question's time words."""
     bits = []
     wanted = [_words(period(v) or str(v)) for key in ("month", "year") for v in _listed(filters.get(key))]
     if wanted:
-        bits.append("in " + " or ".join(wanted))
-    if period(filters.get("since")):
-        bits.append(f"since {_words(period(filters['since']))}")
-    if period(filters.get("before")):
-        bits.append(f"before {_words(period(filters['before']))}")
+        bits.append("in " + either.join(wanted))
+    for key in ("since", "before"):
+        if (p := period(filters.get(key))) is not None:
+            bits.append(f"{key} {_words(p)}")
     if filters.get("previous"):
-        bits.append("the inspection before the latest")
+        bits.append(previous)
     elif filters.get("latest"):
-        bits.append("the latest")
-    return " and ".join(bits)
+        bits.append(latest)
+    return bits
 
 
 def _words(p: str) -> str:
@@ -276,20 +282,7 @@ def phrase_of(filters: dict) -> str:
     >>> phrase_of({"year": [2016]}), phrase_of({"latest": True}), phrase_of({"since": "2018-06"})
     ('in 2016', 'at its latest inspection', 'since June 2018')
     """
-    bits = []
-    years = [str(y) for y in _listed(filters.get("year"))]
-    months = [_words(m) for m in _listed(filters.get("month"))]
-    if years or months:
-        bits.append("in " + " and ".join(months + years))
-    if filters.get("since"):
-        bits.append(f"since {_words(filters['since'])}")
-    if filters.get("before"):
-        bits.append(f"before {_words(filters['before'])}")
-    if filters.get("previous"):
-        bits.append("at its previous inspection")
-    elif filters.get("latest"):
-        bits.append("at its latest inspection")
-    return " ".join(bits)
+    return " ".join(_phrases(filters, " and ", previous="at its previous inspection", latest="at its latest inspection"))
 
 
 def strip_time(text: str) -> str:
