@@ -221,64 +221,25 @@ def prepare(work: dict, progress: Progress | None = None) -> dict:
 def child_env() -> dict[str, str]:
     """The environment of the processes this benchmark starts: offline, no telemetry, no password,
     and this checkout's code."""
-    env = {k: v for k, v in os.environ.items() if k not in _DROPPED_SETTINGS}
-    for key, value in (
-        ("HF_HUB_OFFLINE", "1"),
-        ("TRANSFORMERS_OFFLINE", "1"),
-        ("ANONYMIZED_TELEMETRY", "False"),
-        ("HF_HUB_DISABLE_TELEMETRY", "1"),
-        ("GRADIO_ANALYTICS_ENABLED", "False"),
-        ("TOKENIZERS_PARALLELISM", "false"),
-        ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
-        ("TRANSFORMERS_VERBOSITY", "error"),
-    ):
-        env[key] = value
-    if (REPO_DIR / "pyproject.toml").exists():  # a source checkout: the children import this copy
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_DIR), env.get("PYTHONPATH", "")) if p)
-    return env
+    from eval.child import child_env as env
+
+    return env(drop=_DROPPED_SETTINGS)
 
 
 def _run_prepare(work: dict, log_path: Path, progress: Progress | None) -> dict:
     """Run :func:`prepare` in ``python -m eval.load --child``; its JSON result."""
-    cmd = [sys.executable, "-m", "eval.load", "--child", json.dumps(work)]
-    result = None
-    with log_path.open("ab") as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=child_env(), text=True, bufsize=1)
-        try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                try:
-                    msg = json.loads(line)
-                except ValueError:
-                    log.debug("prepare: %s", line.rstrip())
-                    continue
-                if "progress" in msg and progress:
-                    progress(*msg["progress"])
-                elif "result" in msg:
-                    result = msg["result"]
-            proc.wait()
-        finally:
-            if proc.poll() is None:  # interrupted: stop the process we started
-                proc.kill()
-                proc.wait()
-    if proc.returncode != 0 or result is None:
-        tail = log_path.read_text(errors="replace")[-3000:]
-        raise RuntimeError(f"preparing the load benchmark failed (exit {proc.returncode}):\n{tail}")
+    from eval.child import run_child
+
+    result, _started = run_child(["-m", "eval.load", "--child", json.dumps(work)], log_path, progress,
+                                 what="preparing the load benchmark", drop=_DROPPED_SETTINGS)
     return result
 
 
 def _child_main(work: dict) -> int:
-    # Only the protocol goes to the real stdout; anything a library prints goes to stderr.
-    proto = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from eval.child import Channel
 
-    def progress(done: int, total: int, message: str) -> None:
-        proto.write(json.dumps({"progress": [done, total, message]}) + "\n")
-
-    proto.write(json.dumps({"result": prepare(work, progress)}) + "\n")
-    proto.close()
+    channel = Channel()
+    channel.send_result(prepare(work, channel.progress))
     return 0
 
 

@@ -34,8 +34,6 @@ import os
 import platform
 import resource
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -396,62 +394,19 @@ def _names_a_council(item) -> bool:
 # ---------------------------------------------------------------- child processes
 
 
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    for key, value in (
-        ("HF_HUB_OFFLINE", "1"),
-        ("TRANSFORMERS_OFFLINE", "1"),
-        ("ANONYMIZED_TELEMETRY", "False"),
-        ("TOKENIZERS_PARALLELISM", "false"),
-        ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
-        ("TRANSFORMERS_VERBOSITY", "error"),
-    ):
-        env.setdefault(key, value)
-    if (REPO_DIR / "pyproject.toml").exists():  # a source checkout: the children import this copy
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_DIR), env.get("PYTHONPATH", "")) if p)
-    return env
-
-
 def _run_child(kind: str, args: dict, log_path: Path, progress: Progress | None) -> tuple[dict, float]:
     """Run ``python -m eval.scale --child KIND``; returns (its result, the wall-clock time it started)."""
-    cmd = [sys.executable, "-m", "eval.scale", "--child", kind, "--child-args", json.dumps(args)]
-    result = None
-    with log_path.open("ab") as err:
-        started = time.time()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=_child_env(), text=True, bufsize=1)
-        try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                try:
-                    msg = json.loads(line)
-                except ValueError:
-                    log.debug("%s child: %s", kind, line.rstrip())
-                    continue
-                if "progress" in msg and progress:
-                    progress(*msg["progress"])
-                elif "result" in msg:
-                    result = msg["result"]
-            proc.wait()
-        finally:
-            if proc.poll() is None:  # interrupted: stop the child we started
-                proc.kill()
-                proc.wait()
-    if proc.returncode != 0 or result is None:
-        tail = log_path.read_text(errors="replace")[-3000:]
-        raise RuntimeError(f"the {kind} process of the scale benchmark failed (exit {proc.returncode}):\n{tail}")
-    return result, started
+    from eval.child import run_child
+
+    return run_child(["-m", "eval.scale", "--child", kind, "--child-args", json.dumps(args)], log_path, progress,
+                     what=f"the {kind} process of the scale benchmark")
 
 
 def _child_main(kind: str, args: dict) -> int:
-    # Only this process's protocol goes to the real stdout; anything a library prints goes to stderr.
-    proto = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from eval.child import Channel
 
-    def progress(done: int, total: int, message: str) -> None:
-        proto.write(json.dumps({"progress": [done, total, message]}) + "\n")
-
+    channel = Channel()
+    progress = channel.progress
     if kind == "index":
         out = measure_index(
             Path(args["corpus"]), Path(args["index"]), Path(args["extra"]), args.get("remove"), progress=progress
@@ -460,8 +415,7 @@ def _child_main(kind: str, args: dict) -> int:
         out = measure_query(Path(args["index"]), Path(args["qa"]), args.get("limit"), progress=progress)
     else:
         raise SystemExit(f"unknown child {kind!r}")
-    proto.write(json.dumps({"result": out}) + "\n")
-    proto.close()
+    channel.send_result(out)
     return 0
 
 
