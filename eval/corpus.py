@@ -16,8 +16,9 @@ seeded) and some findings are rewritten (:data:`CHANGES`), so that the answer to
 find in 2016?" differs from the one for 2020. They are never real CIW reports and must never be
 described as such. The real reports are copied unchanged and stay the newest of each council.
 
-``eval/corpus_qa.jsonl`` asks its ``time-scope`` and ``latest`` questions of this corpus:
-``arolwg eval --qa eval/corpus_qa.jsonl`` builds it in a temporary folder by itself.
+``eval/corpus_qa.jsonl`` and the held-out ``eval/corpus_heldout.jsonl`` ask their questions (time-scope,
+latest, changed, which) of this corpus: ``arolwg eval --qa eval/corpus_qa.jsonl`` (or the held-out file)
+builds it in a temporary folder by itself.
 
 >>> import tempfile
 >>> [p.name for p in make_dated_corpus(tempfile.mkdtemp())]   # doctest: +NORMALIZE_WHITESPACE

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 Span = tuple[int, int]
 
@@ -253,6 +253,46 @@ def council_scores(cited: Iterable[str], expected: Iterable[str]) -> tuple[float
     precision = len(got & want) / len(got) if got else None
     recall = len(got & want) / len(want) if want else None
     return precision, recall
+
+
+_CITE_N = re.compile(r"\[(\d+)\]")
+_BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+
+
+def dated_lines(answer: str, must_name: Mapping[int, tuple[str, str]]) -> tuple[int, int]:
+    """(labelled, total) over the answer's lines that cite a report whose council has several.
+
+    ``must_name`` maps a citation number to the council and year its line must name (only the
+    citations of councils with several reports: their lines would otherwise read as current).
+    A line is labelled when the text before its first ":" names the council and the year of every
+    such report it cites, or, for a list item, when the heading it is listed under (the last line
+    above it that cites nothing and ends with ":") does. So "Wrexham, Jun 2016: ... [1]" and a
+    "- ... [1]" under "Wrexham, Jun 2016 › Strengths:" both count; "Wrexham: ... [1]" does not.
+
+    >>> need = {1: ("Wrexham", "2016"), 2: ("Wrexham", "2020")}
+    >>> dated_lines("Wrexham, Oct 2020: fine [2]\\nWrexham: not fine [1]\\nNo citation here.", need)
+    (1, 2)
+    >>> dated_lines("Wrexham, Jun 2016 › Strengths:\\n- a [1]\\n- b [1] [2]", need)
+    (1, 2)
+    """
+    labelled = total = 0
+    heading = ""
+    for line in answer.splitlines():
+        cited = [int(n) for n in _CITE_N.findall(line)]
+        if not cited:
+            if line.rstrip().endswith(":"):
+                heading = line
+            continue
+        needed = [must_name[n] for n in cited if n in must_name]
+        if not needed:
+            continue
+        total += 1
+        body = _BULLET.sub("", line)
+        own = body.split(":", 1)[0] if ":" in body else ""
+        labels = [own] + ([heading] if _BULLET.match(line) else [])
+        if any(all(c.lower() in label.lower() and y in label for c, y in needed) for label in labels):
+            labelled += 1
+    return labelled, total
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -44,6 +44,8 @@ ANSWERS = [
     ("in_time_answered", "time questions: answered rate, answerable"),
     ("council_precision", "which-councils questions: council precision (target >= 0.9)"),
     ("council_recall", "which-councils questions: council recall (target >= 0.8)"),
+    ("dated_line_rate", "answer lines citing a council with several reports: labelled with council and year"),
+    ("dated_lines", "answer lines citing a council with several reports"),
     ("answer_chars_median", "answer length, median chars"),
 ]
 COST = [
@@ -56,6 +58,15 @@ COST = [
 TAIL = [("errors", "errors")]
 # The tutorial's "answer" is its retrieved passages: these numbers are real but not a generated answer's.
 TUTORIAL_CAVEAT = {"fact_accuracy", "answered_rate_answerable", "abstained_rate_unanswerable", "answer_chars_median"}
+
+
+# Per-kind scores of the corpus question sets (eval/corpus_qa.jsonl, eval/corpus_heldout.jsonl).
+KIND_EXTRA = [
+    ("in_time_rate", "no citation out of time"),
+    ("council_precision", "council precision"),
+    ("council_recall", "council recall"),
+    ("dated_line_rate", "lines labelled with date"),
+]
 
 
 # Stages repeated elsewhere in the table (total = query latency) are left to the JSON.
@@ -89,7 +100,7 @@ def fmt(key: str, value: float | None) -> str:
     """A metric value as shown in tables."""
     if value is None:
         return "n/a"
-    if key in ("index_chunks", "errors", "citations", "questions", "answerable", "llm_fallbacks"):
+    if key in ("index_chunks", "errors", "citations", "questions", "answerable", "llm_fallbacks", "dated_lines"):
         return f"{int(value)}"
     if key in ("index_chunks_per_s", "answer_chars_median", "answer_chars_mean", "peak_rss_mb"):
         return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
@@ -172,12 +183,24 @@ def to_markdown(result: BenchmarkResult, chart_name: str | None, sweep_chart_nam
     if chart_name:
         out += [f"![benchmark chart]({chart_name})", ""]
 
-    out += ["## By kind of question", "", "| config | kind | n | recall@5 | fact accuracy | abstained |", "|---|---|---:|---:|---:|---:|"]
+    # The corpus questions' own scores get a column when some kind has them (a set about reports
+    # over time, or "which councils" questions); a set without them keeps the plain table.
+    extra = [
+        (key, label)
+        for key, label in KIND_EXTRA
+        if any(key in v for kinds in meta.get("per_kind", {}).values() for v in kinds.values())
+    ]
+    out += [
+        "## By kind of question",
+        "",
+        "| config | kind | n | recall@5 | fact accuracy | abstained |" + "".join(f" {label} |" for _, label in extra),
+        "|---|---|---:|---:|---:|---:|" + "---:|" * len(extra),
+    ]
     for config, kinds in meta.get("per_kind", {}).items():
         for kind, v in kinds.items():
             out.append(
                 f"| {config} | {kind} | {v['n']} | {fmt('r', v['recall@5'])} | {fmt('r', v['fact_accuracy'])} | "
-                f"{fmt('r', v['abstained_rate'])} |"
+                f"{fmt('r', v['abstained_rate'])} |" + "".join(f" {fmt('r', v.get(key))} |" for key, _ in extra)
             )
     out.append("")
 

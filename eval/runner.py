@@ -48,6 +48,10 @@ DEFAULT_QA = EVAL_DIR / "qa.jsonl"
 # Questions about time (kinds time-scope and latest), asked of the dated test corpus of
 # eval/corpus.py, which the runner builds for them in a temporary folder.
 CORPUS_QA = EVAL_DIR / "corpus_qa.jsonl"
+# More such questions, written blind (without reading the time and across-corpus code or trying
+# them first) and never tuned on: `arolwg eval --qa eval/corpus_heldout.jsonl`.
+CORPUS_HELDOUT_QA = EVAL_DIR / "corpus_heldout.jsonl"
+CORPUS_SETS = (CORPUS_QA, CORPUS_HELDOUT_QA)
 # Written after the answerer was tuned, from report passages qa.jsonl does not use, and never tuned
 # on: run it (`arolwg eval --qa eval/heldout.jsonl`) to see how Arolwg does on questions it has not met.
 HELDOUT_QA = EVAL_DIR / "heldout.jsonl"
@@ -78,6 +82,8 @@ class QuestionResult:
     out_of_time: bool | None = None  # cites a report outside the time asked about (None: no time asked)
     council_precision: float | None = None  # "which councils": share of the councils cited that answer it
     council_recall: float | None = None  # "which councils": share of the councils that answer it cited
+    # Answer lines citing a report of a council with several: (labelled with council and year, all).
+    dated_lines: tuple[int, int] | None = None
     score: float | None = None
     citations: list[dict] = field(default_factory=list)  # source, start, end, valid, on_gold
     seconds: float = 0.0
@@ -111,6 +117,7 @@ class QuestionResult:
             "out_of_time": self.out_of_time,
             "council_precision": self.council_precision,
             "council_recall": self.council_recall,
+            "dated_lines": None if self.dated_lines is None else list(self.dated_lines),
             "score": self.score,
             "citations": [
                 {k: v for k, v in c.items() if k != "quote" or not c.get("valid")} for c in self.citations
@@ -419,6 +426,10 @@ def aggregate(results: Sequence[QuestionResult], *, answers_apply: bool = True) 
         recalls = [r.council_recall for r in which if r.council_recall is not None]
         out["council_precision"] = statistics.fmean(ps) if ps else math.nan
         out["council_recall"] = statistics.fmean(recalls) if recalls else math.nan
+    dated = [r.dated_lines for r in results if r.dated_lines is not None]
+    if any(total for _, total in dated):  # a corpus with several reports of a council
+        out["dated_line_rate"] = sum(n for n, _ in dated) / sum(total for _, total in dated)
+        out["dated_lines"] = sum(total for _, total in dated)
     out["answer_chars_median"] = statistics.median(lengths) if lengths else math.nan
     out["errors"] = sum(1 for r in results if r.error)
     out["llm_fallbacks"] = sum(1 for r in results if r.notice)
@@ -460,7 +471,40 @@ def per_kind(results: Sequence[QuestionResult]) -> dict[str, dict[str, float | N
         if ps or cr:
             out[kind]["council_precision"] = statistics.fmean(ps) if ps else None
             out[kind]["council_recall"] = statistics.fmean(cr) if cr else None
+        dated = [r.dated_lines for r in rs if r.dated_lines is not None]
+        if any(total for _, total in dated):
+            out[kind]["dated_line_rate"] = sum(n for n, _ in dated) / sum(total for _, total in dated)
     return out
+
+
+def uses_dated_corpus(qa_path: Path | str) -> bool:
+    """True for the question sets asked of the dated test corpus (:data:`CORPUS_SETS`).
+
+    >>> uses_dated_corpus(CORPUS_HELDOUT_QA), uses_dated_corpus(DEFAULT_QA)
+    (True, False)
+    """
+    return Path(qa_path).resolve() in {p.resolve() for p in CORPUS_SETS}
+
+
+def dated_reports(reports) -> dict[str, tuple[str, str]]:
+    """The council (short name) and year of each report whose council has several reports indexed:
+    a line citing one should say which inspection it is from."""
+    from index.meta import normalise_dates, short_name
+
+    councils = [short_name(r.authority) or r.authority for r in reports]
+    out = {}
+    for r, council in zip(reports, councils, strict=True):
+        year = normalise_dates(r.dates)[2]
+        if council and year is not None and councils.count(council) > 1:
+            out[r.report_id] = (council, str(year))
+    return out
+
+
+def score_dated_lines(res: QuestionResult, dated: dict[str, tuple[str, str]]) -> None:
+    """Fill ``res.dated_lines`` from its answer and citations (left None when none needs a date)."""
+    must = {c["n"]: dated[c["source"]] for c in res.citations if c.get("n") is not None and c["source"] in dated}
+    if must and not res.abstained:
+        res.dated_lines = M.dated_lines(res.answer, must)
 
 
 # ---------------------------------------------------------------- the run
@@ -521,7 +565,7 @@ def run_benchmark(
 
     try:
         build: dict[str, float | None] = {"index_seconds": None, "index_chunks": None, "index_chunks_per_s": None}
-        if index_dir is None and reports_dir is None and qa_path.resolve() == CORPUS_QA.resolve():
+        if index_dir is None and reports_dir is None and uses_dated_corpus(qa_path):
             from eval.corpus import make_dated_corpus
 
             reports_dir = Path(tempfile.mkdtemp(prefix="arolwg-dated-corpus-"))
@@ -557,6 +601,7 @@ def run_benchmark(
                 warnings.append("Both an index and a reports folder were given: the existing index was used as is.")
         reports = list_reports(index_dir, settings=settings)
         texts = {r.report_id: source_text(r.report_id, index_dir, settings=settings) for r in reports}
+        dated = dated_reports(reports)
         qa: QASet = load_qa(qa_path, texts)
         items = qa.questions
         warnings.extend(qa.warnings)
@@ -594,6 +639,7 @@ def run_benchmark(
             for item in items:
                 for name in names:
                     results[name].append(runners[name].run(item, texts))
+                    score_dated_lines(results[name][-1], dated)
                     tick(f"{item.id}: {name}")
         finally:
             if pipeline is not None:

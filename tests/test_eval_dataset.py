@@ -123,3 +123,40 @@ def test_held_out_set_loads_clean_and_shares_nothing_with_the_tuning_set(texts):
     held_spans = {(e.source, s) for q in held.questions for e in q.evidence for s in e.spans}
     tuned_spans = {(e.source, s) for q in tuned.questions for e in q.evidence for s in e.spans}
     assert held_spans and held_spans.isdisjoint(tuned_spans)
+
+
+@pytest.fixture(scope="module")
+def dated_texts(tmp_path_factory) -> dict[str, str]:
+    """The dated test corpus (the bundled reports and their SYNTHETIC earlier versions) the corpus sets are asked of."""
+    from eval.corpus import make_dated_corpus
+
+    return {p.name: p.read_text(encoding="utf-8") for p in make_dated_corpus(tmp_path_factory.mktemp("dated"))}
+
+
+@pytest.mark.parametrize("which", ["CORPUS_QA", "CORPUS_HELDOUT_QA"])
+def test_corpus_sets_load_clean_with_every_quote_verbatim(dated_texts, which):
+    """Every gold quote of eval/corpus_qa.jsonl and eval/corpus_heldout.jsonl is verbatim in its report of the
+    dated corpus, every report a question's time names is in it, and each kind carries what it is scored by."""
+    import eval.runner as runner
+
+    qa = load_qa(getattr(runner, which), dated_texts)
+    assert qa.skipped == [] and qa.warnings == []
+    for q in qa.questions:
+        for e in q.evidence:
+            assert e.exact and [dated_texts[e.source][a:b] for a, b in e.spans] == [e.quote] * len(e.spans), q.id
+    assert {r for q in qa.questions for r in q.in_time or ()} <= set(dated_texts)
+    assert {q.kind for q in qa.questions} == {"time-scope", "latest", "changed", "which", "unanswerable"}
+    # Time questions are scored by the reports of their time, which questions by the councils they name.
+    assert [q.id for q in qa.questions if q.kind in ("time-scope", "latest", "changed") and q.in_time is None] == []
+    assert [q.id for q in qa.questions if q.kind == "which" and q.councils is None] == []
+    assert runner.uses_dated_corpus(getattr(runner, which))
+
+
+def test_corpus_held_out_set_is_new(dated_texts):
+    """eval/corpus_heldout.jsonl was written blind: 39 questions, none of them one of eval/corpus_qa.jsonl's."""
+    from eval.runner import CORPUS_HELDOUT_QA, CORPUS_QA
+
+    held, seen = load_qa(CORPUS_HELDOUT_QA, dated_texts), load_qa(CORPUS_QA, dated_texts)
+    assert len(held.questions) == 39
+    assert {q.question for q in held.questions}.isdisjoint(q.question for q in seen.questions)
+    assert {q.id for q in held.questions}.isdisjoint(q.id for q in seen.questions)

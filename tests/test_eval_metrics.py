@@ -125,3 +125,23 @@ def test_threshold_sweep_when_targets_cannot_be_met():
     s = M.threshold_sweep([0.2, 0.3], [0.25, 0.35], 0.95, 0.9)
     assert not any(p["meets_targets"] for p in s["points"])
     assert s["best"]["threshold"] in {p["threshold"] for p in s["points"]}
+
+
+def test_dated_lines_counts_lines_labelled_with_council_and_year():
+    need = {1: ("Wrexham", "2016"), 2: ("Wrexham", "2020"), 3: ("Cardiff", "2017")}
+    answer = "\n".join(
+        [
+            "2 reports of Wrexham answer this:",  # cites nothing: not counted
+            "Wrexham, Oct 2020: no child at immediate risk [2]",  # labelled
+            "Wrexham: four children at immediate risk [1]",  # no year: not labelled
+            "Wrexham, Oct 2020: mixes two inspections [1] [2]",  # 2016 not named: not labelled
+            "Cardiff, Dec 2017 › Strengths:",
+            "- a strength [3]",  # labelled by its heading
+            "Preferred language is not consistently recognised: in Cardiff [3]",  # a colon in the text is no label
+            "Newport: a council with one report [4]",  # needs no date: not counted
+        ]
+    )
+    assert M.dated_lines(answer, need) == (2, 5)
+    assert M.dated_lines("", need) == (0, 0)
+    # A heading labels list items only, not the prose lines after it.
+    assert M.dated_lines("Wrexham, Jun 2016:\n- a [1]\nb [1]", need) == (1, 2)

@@ -171,3 +171,44 @@ def test_configuration_choice_follows_the_llm_setting():
     assert notes == ["The llm configuration was skipped: no LLM is configured (set AROLWG_LLM)."]
     with pytest.raises(ValueError, match="unknown configuration 'fancy'"):
         _resolve_configs(["fancy"], get_settings(), notes)
+
+
+def test_corpus_sets_build_the_dated_corpus_and_lines_are_checked_for_their_date():
+    """Both corpus question sets are asked of the dated corpus; an answer line citing a council with several
+    reports is scored on naming council and year, and the Markdown report shows the corpus scores by kind."""
+    from eval.runner import CORPUS_HELDOUT_QA, CORPUS_QA, BenchmarkResult, QuestionResult, dated_reports, score_dated_lines, uses_dated_corpus
+    from index.store import ReportInfo
+
+    assert [uses_dated_corpus(p) for p in (CORPUS_QA, CORPUS_HELDOUT_QA, DEFAULT_QA)] == [True, True, False]
+    reports = [
+        ReportInfo("ciw-wrexham-2020-10.txt", "t", "Wrexham County Borough Council", "k", "12-23 October 2020", "s", 1),
+        ReportInfo("synthetic-wrexham-2016-06.txt", "t", "Wrexham County Borough Council", "k", "12-23 June 2016", "s", 1),
+        ReportInfo("ciw-cardiff-2020-12.txt", "t", "Cardiff Council", "k", "23 November - 3 December 2020", "s", 1),
+    ]
+    dated = dated_reports(reports)
+    assert dated == {"ciw-wrexham-2020-10.txt": ("Wrexham", "2020"), "synthetic-wrexham-2016-06.txt": ("Wrexham", "2016")}
+
+    res = QuestionResult("default", "q", "time-scope", True)
+    res.answer = "Wrexham, Oct 2020: none [1]\nWrexham: four children [2]\nCardiff: fine [3]"
+    res.citations = [{"n": 1, "source": "ciw-wrexham-2020-10.txt"}, {"n": 2, "source": "synthetic-wrexham-2016-06.txt"},
+                     {"n": 3, "source": "ciw-cardiff-2020-12.txt"}]
+    score_dated_lines(res, dated)
+    assert res.dated_lines == (1, 2) and res.to_dict()["dated_lines"] == [1, 2]
+    only_cardiff = QuestionResult("default", "q2", "which", True, answer="Cardiff: fine [1]",
+                                  citations=[{"n": 1, "source": "ciw-cardiff-2020-12.txt"}])
+    score_dated_lines(only_cardiff, dated)
+    assert only_cardiff.dated_lines is None  # nothing in it needs a date
+
+    per_kind = {"default": {
+        "latest": {"n": 2, "recall@5": 1.0, "fact_accuracy": 0.5, "abstained_rate": 0.0, "in_time_rate": 1.0, "dated_line_rate": 0.75},
+        "which": {"n": 1, "recall@5": 1.0, "fact_accuracy": None, "abstained_rate": 0.0, "council_precision": 1.0, "council_recall": 0.5},
+    }}
+    result = BenchmarkResult.from_dict({"configs": ["default"], "metrics": {"default": {"in_time_rate": 1.0, "dated_line_rate": 0.75, "dated_lines": 4}},
+                                        "meta": {"per_kind": per_kind}})
+    md = result.to_markdown()
+    assert "| answer lines citing a council with several reports: labelled with council and year | 0.750 |" in md
+    assert "| answer lines citing a council with several reports | 4 |" in md
+    assert ("| config | kind | n | recall@5 | fact accuracy | abstained | no citation out of time | council precision | "
+            "council recall | lines labelled with date |") in md
+    assert "| default | latest | 2 | 1.000 | 0.500 | 0.000 | 1.000 | n/a | n/a | 0.750 |" in md
+    assert "| default | which | 1 | 1.000 | n/a | 0.000 | n/a | 1.000 | 0.500 | n/a |" in md
