@@ -9,7 +9,7 @@ import os
 import re
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -28,11 +28,13 @@ from index.errors import (
     IndexMissingError,
     NoPassagesError,
     NoReportsError,
+    OutdatedIndexError,
+    ReportNotIndexedError,
     ReportsDirError,
     is_disk_full,
 )
 from index.load import discover, load_file
-from index.meta import detect_meta
+from index.meta import detect_meta, hand_dates
 from index.settings import IndexSettings, get_index_settings
 from index.store import (
     FORMAT,
@@ -45,6 +47,7 @@ from index.store import (
     chroma_delete,
     chroma_sync,
     collection_name,
+    copy_generation,
     current_generation,
     drop_old,
     forget_chroma_client,
@@ -189,13 +192,26 @@ def _group_sentences(seg: Segment) -> list[list[Sentence]]:
 
 
 def _chroma_entry(seg_meta: ReportMeta, c: Chunk) -> dict:
-    return {
+    """A passage's metadata in Chroma: its report, place (``start``/``end``: characters in the
+    report's text) and the report's inspection dates, so a ``where`` on them works in Chroma too."""
+    entry = {
         "report_id": c.report_id,
         "authority": seg_meta.authority,
         "section": " > ".join(c.section),
         "start": c.start,
         "end": c.end,
+        **_dates_entry(seg_meta),
     }
+    return entry
+
+
+def _dates_entry(meta: ReportMeta) -> dict:
+    """The inspection-date fields of a passage's Chroma metadata (no ``year`` when undated:
+    Chroma holds no None)."""
+    entry: dict = {"inspection_start": meta.start, "inspection_end": meta.end, "dated_by": meta.dated_by}
+    if meta.year is not None:
+        entry["year"] = meta.year
+    return entry
 
 
 @dataclass
@@ -328,6 +344,9 @@ def _write(
                 continue
             rid = meta.report_id
             unchanged = rid in old.reports and old.reports[rid].sha256 == meta.sha256
+            if unchanged and old.reports[rid].dated_by == "hand":
+                # Dates a user set stay with the same text, whichever write reads it again.
+                meta = replace(meta, dates=old.reports[rid].dates, dated_by="hand")
             (report.skipped if unchanged else report.added).append(rid)
             want[rid] = meta
             texts[rid] = loaded.source_text
@@ -369,7 +388,7 @@ def _write(
         # What the new generation is made of, read back from the segments (vectors not needed).
         parts = [read_segment(index_dir, keys[rid], vectors=False, extras=True) for rid in sorted(want)]
         chunks = [c for seg in parts for c in seg.chunks]
-        meta_of = {seg.meta.report_id: seg.meta for seg in parts}
+        meta_of = {rid: want[rid] for rid in want}  # the generation's metadata (hand dates too), not the segment's
 
         tell(0, 1, "updating the vector store")
         with _server_errors(settings):
@@ -642,3 +661,91 @@ def source_text(report_id: str, index_dir: str | Path | None = None, settings: I
     if report_id not in store.reports:
         raise IndexMissingError(f"{index_dir or settings.index_dir} (report {report_id})")
     return store.source_text(report_id)
+
+
+def set_report_dates(
+    report_id: str,
+    start: str,
+    end: str | None = None,
+    index_dir: str | Path | None = None,
+    *,
+    settings: IndexSettings | None = None,
+) -> ReportMeta:
+    """Date a report's inspection by hand (ISO days; ``end`` defaults to ``start``); returns its metadata.
+
+    For a report whose dates could not be found in its text (or were read wrongly). Nothing is
+    embedded or chunked again: a new generation lists the same segments with these dates (kept
+    as metadata with ``dated_by="hand"``, so later writes and upgrades keep them), and the
+    report's passages in Chroma get the new dates. Raises :class:`BadDatesError` for dates that
+    are not real, ordered days from 1990 to today, :class:`ReportNotIndexedError` for a report
+    the index does not hold.
+    """
+    settings = settings or get_index_settings()
+    index_dir = Path(index_dir or settings.index_dir)
+    shown = hand_dates(start, end)  # checked before the index is touched
+    try:
+        return _set_dates(index_dir, settings, report_id, shown)
+    except OSError as exc:
+        if is_disk_full(exc) or _nearly_full(index_dir):
+            raise DiskFullError(index_dir) from exc
+        raise
+
+
+def _set_dates(index_dir: Path, settings: IndexSettings, report_id: str, shown: str) -> ReportMeta:
+    check_index_dir(index_dir)
+    with write_lock(index_dir):
+        gen = current_generation(index_dir)
+        if gen is None:
+            raise IndexMissingError(index_dir)
+        try:
+            manifest = read_manifest(gen_dir(index_dir, gen))
+        except ForeignIndexError as exc:
+            if segments_dir(index_dir).is_dir():
+                raise IndexDamagedError(index_dir, f"the manifest of {gen_dir(index_dir, gen).name} cannot be read") from exc
+            raise
+        if manifest.get("version", 1) != FORMAT_VERSION:
+            raise OutdatedIndexError(index_dir)
+        entry = manifest["reports"].get(report_id)
+        if entry is None:
+            raise ReportNotIndexedError(report_id, index_dir, sorted(manifest["reports"]))
+        before = ReportMeta(**{k: v for k, v in entry.items() if k in ReportMeta.__dataclass_fields__})
+        after = replace(before, dates=shown, dated_by="hand")
+        try:
+            ids = [c.id for c in read_segment(index_dir, entry["segment"], vectors=False).chunks]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise IndexDamagedError(index_dir, f"the passages of {report_id} cannot be read") from exc
+        name = collection_name(settings, manifest["index_id"], manifest["embedding_model"])
+        with _server_errors(settings):
+            try:
+                col = chroma_client(index_dir, settings).get_collection(name)
+            except ArolwgError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - without its collection the store is damaged
+                if settings.chroma_host:
+                    raise
+                raise IndexDamagedError(index_dir, f"its vector store has no collection {name}") from exc
+            # Before the commit: readers of the live generation filter by report id, never by
+            # these fields, so the new dates showing early in Chroma changes no answer.
+            _chroma_dates(col, ids, after)
+        new = {**manifest, "generation": gen + 1, "reports": {**manifest["reports"], report_id: {**entry, **asdict(after)}}}
+        try:
+            copy_generation(index_dir, gen, gen + 1, new)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                _chroma_dates(col, ids, before)  # back to what the live generation says
+            raise
+        drop_old(index_dir, gen + 1)
+    log.info("dated %s by hand: %s", report_id, shown)
+    return after
+
+
+def _chroma_dates(col, ids: list[str], meta: ReportMeta, batch: int = 1000) -> None:
+    """Give the passages ``ids`` the inspection dates of ``meta`` in Chroma (their other metadata kept)."""
+    fields = _dates_entry(meta)
+    for b in range(0, len(ids), batch):
+        part = ids[b : b + batch]
+        old = col.get(ids=part, include=["metadatas"])
+        by_id = dict(zip(old["ids"], old["metadatas"]))
+        have = [i for i in part if i in by_id]
+        if have:
+            col.update(ids=have, metadatas=[{**(by_id[i] or {}), **fields} for i in have])

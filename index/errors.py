@@ -134,3 +134,22 @@ class NoPassagesError(ArolwgError):
             f"{path} has nothing to index once its page headers, footers and numbers are set aside: "
             "check the file holds the report's text, or export it again."
         )
+
+
+class BadDatesError(ArolwgError):
+    """Inspection dates given by hand that are not real, ordered, plausible dates."""
+
+    def __init__(self, given: str, why: str) -> None:
+        super().__init__(
+            f"The inspection dates {given} cannot be used ({why}): give the first and last day of the "
+            "inspection as YYYY-MM-DD, e.g. 2019-03-04 2019-03-08 (or a single day)."
+        )
+
+
+class ReportNotIndexedError(ArolwgError):
+    def __init__(self, report_id: str, index_dir: object, known: list[str]) -> None:
+        shown = ", ".join(known[:5]) + (f" and {len(known) - 5} more" if len(known) > 5 else "")
+        super().__init__(
+            f"No report named {report_id!r} is in the index at {index_dir}: give a report's file name "
+            f"as the index lists it ({shown or 'it holds no reports'})."
+        )

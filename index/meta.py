@@ -207,6 +207,47 @@ def normalise_dates(dates: str) -> tuple[str, str, int | None]:
     return (m[1], m[1], int(m[1])) if m else ("", "", None)
 
 
+_ISO_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+EARLIEST_YEAR = 1990  # no report CIW (or its predecessors) published is of an earlier inspection
+
+
+def hand_dates(start: str, end: str | None = None, *, today: date | None = None) -> str:
+    """Inspection dates given by hand (ISO days; ``end`` defaults to ``start``) as the reports show
+    them, checked to be real days, in order, not before 1990 and not after today.
+
+    The string returned reads back to exactly these days (:func:`normalise_dates`), so every
+    filter sees what was given. Raises :class:`index.errors.BadDatesError`.
+
+    >>> hand_dates("2019-03-04", "2019-03-08"), hand_dates("2018-12-30", "2019-01-02"), hand_dates("2017-06-01")
+    ('4-8 March 2019', '30 December 2018 - 2 January 2019', '1 June 2017')
+    """
+    from index.errors import BadDatesError
+
+    end = end or start
+    given = f"{start} to {end}" if end != start else str(start)
+    today = today or date.today()
+    days = []
+    for value in (start, end):
+        m = _ISO_DAY.match(str(value).strip())
+        if not m:
+            raise BadDatesError(given, f"{str(value)[:40]!r} is not a day written as YYYY-MM-DD")
+        try:
+            days.append(date(int(m[1]), int(m[2]), int(m[3])))
+        except ValueError:
+            raise BadDatesError(given, f"{value} is not a day of the calendar") from None
+    first, last = days
+    if last < first:
+        raise BadDatesError(given, "the last day is before the first")
+    if first.year < EARLIEST_YEAR:
+        raise BadDatesError(given, f"no inspection report is from before {EARLIEST_YEAR}")
+    if last > today:
+        raise BadDatesError(given, "an inspection already reported on cannot end after today")
+    shown = _shown(first.isoformat(), last.isoformat())
+    if normalise_dates(shown)[:2] != (first.isoformat(), last.isoformat()):  # never stored unless it reads back
+        raise BadDatesError(given, "they cannot be written so that they read back the same")
+    return shown
+
+
 _KINDS = [
     ("risk based inspection", "Risk based inspection"),
     ("performance evaluation inspection", "Performance evaluation inspection"),

@@ -70,6 +70,11 @@ class ReportInfo:
     dates: str
     sha256: str
     n_chunks: int
+    dated_by: str = ""  # "hand": the dates were set by a user, not read from the text
+
+    @property
+    def dates_shown(self) -> str:
+        return f"{self.dates} (dated by hand)" if self.dates and self.dated_by == "hand" else self.dates
 
 
 def is_index_dir(index_dir: Path) -> bool:
@@ -378,14 +383,45 @@ def write_generation(
             json.dumps({"idf": idf, "common": common, "vocab": vocab}, ensure_ascii=False)
         )
         np.save(tmp / "vocab_vecs.npy", vocab_vecs.astype("float32"))
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
-        cur_tmp = Path(index_dir) / "CURRENT.tmp"
-        cur_tmp.write_text(final.name)
-        with open(cur_tmp) as fh:
-            os.fsync(fh.fileno())
-        os.replace(cur_tmp, Path(index_dir) / "CURRENT")  # the commit point
+        _commit(index_dir, generation, tmp, manifest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if current_generation(index_dir) != generation:
+            shutil.rmtree(final, ignore_errors=True)
+        raise
+    return final
+
+
+def _commit(index_dir: Path, generation: int, tmp: Path, manifest: dict) -> None:
+    """Write the manifest into a generation made in ``tmp``, move it in place, make it live."""
+    final = gen_dir(index_dir, generation)
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    cur_tmp = Path(index_dir) / "CURRENT.tmp"
+    cur_tmp.write_text(final.name)
+    with open(cur_tmp) as fh:
+        os.fsync(fh.fileno())
+    os.replace(cur_tmp, Path(index_dir) / "CURRENT")  # the commit point
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def copy_generation(index_dir: Path, source: int, generation: int, manifest: dict) -> Path:
+    """Make live a generation that is ``source``'s files (keyword index, lexicon) with a new
+    manifest: a change of metadata only, written as safely as any other generation."""
+    final = gen_dir(index_dir, generation)
+    tmp = final.with_name(final.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        # A generation's files are never changed once written: linking them costs no disk.
+        shutil.copytree(gen_dir(index_dir, source), tmp, copy_function=_link_or_copy)
+        _commit(index_dir, generation, tmp, manifest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         if current_generation(index_dir) != generation:

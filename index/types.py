@@ -16,6 +16,15 @@ class ReportMeta:
     kind: str  # e.g. "Risk based inspection"
     dates: str  # e.g. "23 November - 3 December 2020"
     sha256: str  # of the source text
+    # Who dated the inspection: "" when the dates were read from the text (or none were found),
+    # "hand" when a user set them (``index.set_report_dates``): shown so, never passed off as
+    # the report's own words.
+    dated_by: str = ""
+
+    @property
+    def dates_shown(self) -> str:
+        """The dates as a reader should see them: "12-23 October 2020", or "... (dated by hand)"."""
+        return f"{self.dates} (dated by hand)" if self.dates and self.dated_by == "hand" else self.dates
 
     # The dates normalised, derived from ``dates`` (so metadata stored by any Arolwg has them):
     # ISO start and end ("2020-11-23"; "2020-10" or "2020" when the report gives no day or

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from index.errors import (  # noqa: F401 - re-exported: one module lists every user-facing error
     ArolwgError,
+    BadDatesError,
     ChromaServerError,
     CorruptFileError,
     DiskFullError,
@@ -19,6 +20,7 @@ from index.errors import (  # noqa: F401 - re-exported: one module lists every u
     NoReportsError,
     OutdatedIndexError,
     PasswordProtectedError,
+    ReportNotIndexedError,
     ReportsDirError,
     SettingsError,
     UnsupportedFileError,

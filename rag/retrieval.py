@@ -72,7 +72,7 @@ def to_passage(store: IndexStore, pos: int, *, score: float, similarity: float) 
         source=c.report_id,
         title=meta.title,
         authority=meta.authority,
-        dates=meta.dates,
+        dates=meta.dates_shown,  # "(dated by hand)" when a user set them: a citation says so
         section=c.section,
         text=c.text,
         start=c.start,
