@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="upgrade or repair the index in place: bring one written by an older Arolwg up to date and "
                    "rebuild whatever is damaged from the report texts it holds, keeping every report (uploads "
                    "too), instead of making it hold the reports folder")
+    p.add_argument("--date", nargs="+", metavar=("REPORT START", "END"),
+                   help="date a report's inspection by hand instead of indexing: its file name, the first day and "
+                   "(if not the same) the last day, as YYYY-MM-DD, e.g. --date report.pdf 2019-03-04 2019-03-08; "
+                   "for a report whose dates were not found in its text. Nothing is embedded again")
     _common(p)
 
     p = sub.add_parser("check", help="say whether an index is sound (exit 0) or what is damaged (exit 1)",
@@ -173,9 +177,29 @@ def _progress_bar():
     return bar, progress
 
 
+def cmd_date(args: argparse.Namespace) -> int:
+    """``arolwg index --date REPORT START [END]``: date a report by hand."""
+    from index import set_report_dates
+
+    if not 2 <= len(args.date) <= 3 or args.upgrade or args.reports:
+        raise ArolwgError(
+            "`arolwg index --date` takes a report's file name and its first and last day, and nothing else: "
+            "e.g. arolwg index --date report.pdf 2019-03-04 2019-03-08."
+        )
+    settings = _settings(args)
+    report_id, start, *rest = args.date
+    meta = set_report_dates(report_id, start, rest[0] if rest else None, index_dir=settings.index_dir, settings=settings)
+    sys.stdout.write(
+        f"Dated {report_id} by hand: {meta.dates} (year {meta.year}); date filters and questions about a time now use these dates.\n"
+    )
+    return 0
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     from index import build_index
 
+    if getattr(args, "date", None):
+        return cmd_date(args)
     settings = _settings(args)
     bar, progress = _progress_bar()
     try:

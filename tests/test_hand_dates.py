@@ -171,3 +171,21 @@ def test_an_unknown_report_is_one_sentence(undated_index, settings):
     assert str(err.value) == (
         f"No report named 'nope.pdf' is in the index at {undated_index}: give a report's file name as the index lists it ({UNDATED})."
     )
+
+
+def test_cli_dates_a_report(undated_index, settings, capsys):
+    from index import list_reports
+    from rag.cli import main
+
+    assert main(["index", "--index", str(undated_index), "--date", UNDATED, "2019-03-04", "2019-03-08"]) == 0
+    out = capsys.readouterr().out
+    assert out == (
+        f"Dated {UNDATED} by hand: 4-8 March 2019 (year 2019); date filters and questions about a time now use these dates.\n"
+    )
+    assert [(r.dates, r.dated_by) for r in list_reports(undated_index, settings=settings)] == [("4-8 March 2019", "hand")]
+    assert main(["index", "--index", str(undated_index), "--date", UNDATED, "2019-13-01"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("arolwg: The inspection dates 2019-13-01 cannot be used (2019-13-01 is not a day of the calendar)")
+    assert err.count("\n") == 1
+    assert main(["index", "--index", str(undated_index), "--date", UNDATED]) == 2
+    assert capsys.readouterr().err.startswith("arolwg: `arolwg index --date` takes a report's file name")
