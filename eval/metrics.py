@@ -315,7 +315,7 @@ def threshold_sweep(
     unanswerable_scores: Sequence[float | None],
     answerable_target: float = 0.95,
     unanswerable_target: float = 0.9,
-    answerable_correct: Sequence[bool] | None = None,
+    answerable_correct: Sequence[bool | None] | None = None,
 ) -> dict:
     """Answered/abstained rates for every useful abstention threshold, and the best one.
 
@@ -323,8 +323,9 @@ def threshold_sweep(
     Candidate thresholds are the midpoints between consecutive distinct scores (plus one below
     and one above all of them). The best threshold meets both targets with the widest margin;
     when none meets both, it is the one whose worse rate, relative to its target, is highest.
-    With ``answerable_correct`` (the never-abstaining answer had every fact), each point also
-    gets the fact accuracy the answerer would have at that threshold.
+    With ``answerable_correct`` (the never-abstaining answer had every fact; None for a question
+    with no facts to check, left out), each point also gets the fact accuracy the answerer would
+    have at that threshold.
 
     >>> s = threshold_sweep([0.8, 0.9], [0.1, 0.2])
     >>> s["best"]["threshold"], s["best"]["answered_rate_answerable"], s["best"]["meets_targets"]
@@ -353,8 +354,10 @@ def threshold_sweep(
                 (not n_ans or answered >= answerable_target) and (not n_un or abstained >= unanswerable_target)
             ),
         }
-        if answerable_correct is not None and n_ans:
-            point["fact_accuracy"] = sum(a and c for a, c in zip(answers, answerable_correct, strict=True)) / n_ans
+        if answerable_correct is not None:
+            checked = [(a, c) for a, c in zip(answers, answerable_correct, strict=True) if c is not None]
+            if checked:
+                point["fact_accuracy"] = sum(a and c for a, c in checked) / len(checked)
         points.append(point)
 
     def margin(p: dict) -> float:

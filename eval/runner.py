@@ -266,13 +266,18 @@ def _resolve_configs(configs: Sequence[str] | None, settings, warnings: list[str
 # ---------------------------------------------------------------- running one configuration
 
 
-def _score(item: QAItem, res: QuestionResult, texts: dict[str, str]) -> None:
-    """Fill the hit matrix, fact correctness and citation checks of one result."""
+def _score(item: QAItem, res: QuestionResult, texts: dict[str, str], *, cites: bool = True) -> None:
+    """Fill the hit matrix, fact correctness and citation checks of one result.
+
+    ``cites`` False (the tutorial pipeline, which cites nothing): the scores read from citations
+    (out of time, councils cited) are left None, not scored as a perfect answer."""
     gold = item.gold()
     if item.answerable:
         res.matrix = M.hit_matrix(res.retrieved, gold)
     if item.answerable and item.facts:
         res.correct = (not res.abstained) and M.facts_present(res.answer, item.facts)
+    if not cites:
+        return
     if item.in_time is not None:
         res.out_of_time = M.out_of_time([c["source"] for c in res.citations], item.in_time)
     if item.councils is not None:
@@ -378,7 +383,7 @@ class _Tutorial:
         res.answer = "\n\n".join(h.text for h in top)
         res.abstained = False
         res.backend = "none (retrieved passages)"
-        _score(item, res, texts)
+        _score(item, res, texts, cites=False)
         return res
 
 
@@ -723,7 +728,7 @@ def _abstention_sweep(runner: _Ours, items: Sequence[QAItem], settings, tick) ->
             correct = (not ans.abstained) and M.facts_present(ans.text, item.facts) if item.answerable and item.facts else None
         except ArolwgError as err:
             log.warning("sweep: question %s failed: %s", item.id, err)
-            score, correct = None, None
+            score, correct = None, (False if item.answerable and item.facts else None)
         rows.append({"id": item.id, "answerable": item.answerable, "score": score, "correct": correct})
         tick(f"abstention sweep: {item.id}")
     result = M.threshold_sweep(
@@ -731,7 +736,8 @@ def _abstention_sweep(runner: _Ours, items: Sequence[QAItem], settings, tick) ->
         [r["score"] for r in rows if not r["answerable"]],
         TARGET_ANSWERED,
         TARGET_ABSTAINED,
-        answerable_correct=[bool(r["correct"]) for r in rows if r["answerable"]],
+        # None: no facts to check (which and changed questions), left out of the sweep's fact accuracy.
+        answerable_correct=[r["correct"] for r in rows if r["answerable"]],
     )
     result["scores"] = rows
     return result

@@ -145,3 +145,13 @@ def test_dated_lines_counts_lines_labelled_with_council_and_year():
     assert M.dated_lines("", need) == (0, 0)
     # A heading labels list items only, not the prose lines after it.
     assert M.dated_lines("Wrexham, Jun 2016:\n- a [1]\nb [1]", need) == (1, 2)
+
+
+def test_threshold_sweep_fact_accuracy_leaves_out_questions_without_facts():
+    # The second and fourth questions have no facts to check (which / changed questions): the
+    # fact accuracy at each threshold is over the other two only.
+    s = M.threshold_sweep([0.6, 0.7, 0.8, 0.9], [0.1], 0.5, 0.5, answerable_correct=[True, None, False, None])
+    assert [(p["threshold"], p.get("fact_accuracy")) for p in s["points"]] == [
+        (-0.9, 0.5), (0.35, 0.5), (0.65, 0.0), (0.75, 0.0), (0.85, 0.0), (1.9, 0.0)
+    ]
+    assert "fact_accuracy" not in M.threshold_sweep([0.6], [0.1], answerable_correct=[None])["points"][0]

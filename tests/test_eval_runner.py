@@ -199,6 +199,22 @@ def test_corpus_sets_build_the_dated_corpus_and_lines_are_checked_for_their_date
     score_dated_lines(only_cardiff, dated)
     assert only_cardiff.dated_lines is None  # nothing in it needs a date
 
+    # The tutorial cites nothing: its time and council scores stay unscored, not perfect; an answer
+    # citing a report out of time, and one council of two, is scored so.
+    from eval.dataset import QAItem
+    from eval.runner import _score
+
+    item = QAItem("w", 1, "Which councils ... in 2020?", "", (), (), "which", (),
+                  in_time=("ciw-wrexham-2020-10.txt", "ciw-cardiff-2020-12.txt"), councils=("Wrexham", "Cardiff"))
+    tutorial = QuestionResult("tutorial", "w", "which", False, answer="passages")
+    _score(item, tutorial, {}, cites=False)
+    assert (tutorial.out_of_time, tutorial.council_precision, tutorial.council_recall) == (None, None, None)
+    ours = QuestionResult("default", "w", "which", False, answer="Wrexham, Jun 2016: x [1]", citations=[
+        {"n": 1, "source": "synthetic-wrexham-2016-06.txt", "authority": "Wrexham County Borough Council",
+         "start": 0, "end": 1, "quote": "x"}])
+    _score(item, ours, {})
+    assert (ours.out_of_time, ours.council_precision, ours.council_recall) == (True, 1.0, 0.5)
+
     per_kind = {"default": {
         "latest": {"n": 2, "recall@5": 1.0, "fact_accuracy": 0.5, "abstained_rate": 0.0, "in_time_rate": 1.0, "dated_line_rate": 0.75},
         "which": {"n": 1, "recall@5": 1.0, "fact_accuracy": None, "abstained_rate": 0.0, "council_precision": 1.0, "council_recall": 0.5},
