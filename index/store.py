@@ -269,22 +269,23 @@ def write_segment(index_dir: Path, seg: Segment) -> None:
         raise
 
 
+def _read_jsonl(path: Path) -> list:
+    """The records of a JSON Lines file, parsed as one JSON array (one parser call per file, not
+    per line: a new process reads every segment before its first answer)."""
+    text = path.read_text(encoding="utf-8").strip()
+    return json.loads("[" + text.replace("\n", ",") + "]") if text else []
+
+
 def read_segment(index_dir: Path, key: str, *, vectors: bool = True, extras: bool = False) -> Segment:
     """Read a segment back; FileNotFoundError/ValueError if it is missing or damaged."""
     path = segments_dir(index_dir) / key
     n = int((path / "done").read_text())
     meta = ReportMeta(**json.loads((path / "meta.json").read_text()))
     chunks = []
-    with open(path / "chunks.jsonl", encoding="utf-8") as fh:
-        for line in fh:
-            d = json.loads(line)
-            d["section"] = tuple(d["section"])
-            chunks.append(Chunk(**d))
-    sentences = []
-    with open(path / "sentences.jsonl", encoding="utf-8") as fh:
-        for line in fh:
-            cid, text, start, end = json.loads(line)
-            sentences.append(Sentence(cid, text, start, end))
+    for d in _read_jsonl(path / "chunks.jsonl"):
+        d["section"] = tuple(d["section"])
+        chunks.append(Chunk(**d))
+    sentences = [Sentence(cid, text, start, end) for cid, text, start, end in _read_jsonl(path / "sentences.jsonl")]
     if len(chunks) != n:
         raise ValueError(f"segment {key} has {len(chunks)} chunks, not {n}")
     cv = np.load(path / "chunk_vecs.npy") if vectors else np.zeros((0, 0), "float32")
@@ -457,23 +458,68 @@ def drop_old(index_dir: Path, keep: int) -> None:
 
 
 class _Sentences:
-    """Every sentence of a generation, held as columns: built into a Sentence when read."""
+    """Every sentence of a generation, held as columns: built into a Sentence when read.
 
-    def __init__(self, chunks: list[Chunk], texts: list[str], bounds: np.ndarray) -> None:
-        self._chunks, self._texts, self._bounds = chunks, texts, bounds
+    A sentence's text is a slice of its passage's text (both are verbatim spans of the report), so
+    only its bounds are kept: a second copy of every sentence's text would cost as much memory as
+    the passages themselves.
+    """
+
+    def __init__(self, chunks: list[Chunk], bounds: np.ndarray) -> None:
+        self._chunks, self._bounds = chunks, bounds
 
     def __len__(self) -> int:
-        return len(self._texts)
+        return len(self._bounds)
 
     def __getitem__(self, row: int) -> Sentence:
-        pos, start, end = self._bounds[row]
-        return Sentence(self._chunks[pos].id, self._texts[row], int(start), int(end))
+        pos, start, end = (int(x) for x in self._bounds[row])
+        c = self._chunks[pos]
+        return Sentence(c.id, c.text[start - c.start : end - c.start], start, end)
 
     def __iter__(self):
-        return (self[i] for i in range(len(self._texts)))
+        return (self[i] for i in range(len(self._bounds)))
 
     def chunk_positions(self) -> np.ndarray:
         return self._bounds[:, 0]
+
+
+class HalfVectors:
+    """Unit vectors kept in half precision, read as float32: ``vecs @ q`` and ``vecs[rows]``.
+
+    numpy has no fast half-precision product (about 20x slower than float32), torch's is as fast
+    as numpy's float32 one, so the product goes through torch, imported when first needed (a
+    query process has it loaded for the embedding model already). Rounding to half precision
+    moves a cosine by about 1e-3.
+    """
+
+    def __init__(self, half: np.ndarray) -> None:
+        self._half = half
+        self._torch = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._half.shape
+
+    @property
+    def nbytes(self) -> int:
+        return self._half.nbytes
+
+    def __len__(self) -> int:
+        return len(self._half)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        return np.asarray(self._half[rows], dtype="float32")
+
+    def __matmul__(self, q: np.ndarray) -> np.ndarray:
+        if not len(self._half):
+            return np.zeros(0, "float32")
+        import torch
+
+        if self._torch is None:
+            self._torch = torch.from_numpy(self._half)
+        qt = torch.from_numpy(np.ascontiguousarray(q, dtype="float16"))
+        with torch.inference_mode():
+            return torch.mv(self._torch, qt).float().numpy()
 
 
 class Generation:
@@ -490,7 +536,6 @@ class Generation:
         self.reports: dict[str, ReportMeta] = {}
         self.segments: dict[str, str] = {}
         self.chunks: list[Chunk] = []
-        texts: list[str] = []
         bounds: list[tuple[int, int, int]] = []  # (chunk position, start, end) of each sentence
         self._chunk_home: list[tuple[str, int]] = []  # (segment key, first chunk position)
         for rid in sorted(self.manifest["reports"]):
@@ -506,24 +551,26 @@ class Generation:
             local = {c.id: first + i for i, c in enumerate(seg.chunks)}
             self.chunks.extend(seg.chunks)
             for s in seg.sentences:
-                texts.append(s.text)
                 bounds.append((local[s.chunk_id], s.start, s.end))
-        self.sentences = _Sentences(self.chunks, texts, np.asarray(bounds, dtype=np.int64).reshape(-1, 3))
+        n_sent = len(bounds)
+        self.sentences = _Sentences(self.chunks, np.asarray(bounds, dtype=np.int64).reshape(-1, 3))
         # Sentence vectors are searched in full on every query, so they live in one array, filled
-        # segment by segment (no second copy at load: the peak memory is the array itself).
+        # segment by segment (no second copy at load: the peak memory is the array itself), in half
+        # precision: the largest thing a query process holds, halved.
         # Passage vectors are only read for the passages an answer uses: memory-mapped.
-        self.sent_vecs = np.empty((len(texts), 0), "float32")
+        half = np.empty((n_sent, 0), "float16")
         row = 0
         for rid in sorted(self.manifest["reports"]):
             try:
                 v = np.load(segments_dir(self.index_dir) / self.segments[rid] / "sent_vecs.npy", mmap_mode="r")
-                if row == 0 and self.sent_vecs.shape[1] != v.shape[1]:
-                    self.sent_vecs = np.empty((len(texts), v.shape[1]), "float32")
-                self.sent_vecs[row : row + len(v)] = v
+                if row == 0 and half.shape[1] != v.shape[1]:
+                    half = np.empty((n_sent, v.shape[1]), "float16")
+                half[row : row + len(v)] = v
             except (*_DAMAGE, IndexError) as exc:
                 raise IndexDamagedError(index_dir, f"the passages of {rid} cannot be read") from exc
             row += len(v)
-        if row != len(texts):
+        self.sent_vecs = HalfVectors(half)
+        if row != n_sent:
             raise IndexDamagedError(index_dir, "its sentence vectors do not match its sentences")
         self._chunk_vecs: dict[str, np.ndarray] = {}
         self._homes = np.asarray([f for _, f in self._chunk_home], dtype=np.int64)
