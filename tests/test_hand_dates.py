@@ -189,3 +189,26 @@ def test_cli_dates_a_report(undated_index, settings, capsys):
     assert err.count("\n") == 1
     assert main(["index", "--index", str(undated_index), "--date", UNDATED]) == 2
     assert capsys.readouterr().err.startswith("arolwg: `arolwg index --date` takes a report's file name")
+
+
+def test_reports_tab_handlers_date_a_report(undated_index, settings, embeddings):
+    from ui import render
+    from ui.handlers import Engine, date_choices, date_report
+
+    engine = Engine(settings, index_dir=undated_index, embeddings=embeddings)
+    (info,) = engine.reports()
+    assert date_choices([info]) == [(f"{info.authority}: {info.kind} \u2014 {UNDATED} \u2014 date not found", UNDATED)]
+    assert ">Not found in the text</span>" in render.reports_table_html([info])
+    assert date_report(engine, "", "2019-03-04") == (False, "Pick a report to date first.")
+    assert date_report(engine, UNDATED, " ") == (
+        False, "Give the first day of the inspection (YYYY-MM-DD), and its last day if it is not the same."
+    )
+    saved, message = date_report(engine, UNDATED, "2019-03-08", "2019-03-04")
+    assert (saved, message.split(" (")[1]) == (False, "the last day is before the first): give the first and last day of the inspection as YYYY-MM-DD, e.g. 2019-03-04 2019-03-08")
+    assert date_report(engine, UNDATED, " 2019-03-04 ", "") == (True, (
+        f"Dated **{UNDATED}** by hand: 4 March 2019 (year 2019). The Inspection date filter and "
+        "questions about a time now use these dates; its sources say they were dated by hand."
+    ))
+    (info,) = engine.reports()
+    assert date_choices([info]) == [(f"{info.authority}: {info.kind} (4 March 2019) \u2014 {UNDATED}", UNDATED)]
+    assert "<td>4 March 2019 <span class=\"arolwg-dated-by\"" in render.reports_table_html([info])

@@ -242,6 +242,18 @@ def build_app(settings=None, *, index_dir=None, embeddings=None, engine: H.Engin
                         with gr.Row(visible=False) as confirm_row:
                             confirm_btn = gr.Button("Yes, remove it", variant="stop", elem_id="arolwg-remove-confirm")
                             cancel_btn = gr.Button("Cancel", elem_id="arolwg-remove-cancel")
+                gr.Markdown(
+                    "### Date a report\nFor a report whose inspection dates were not found in its text (or were read "
+                    "wrongly): the first and last day of the inspection, as YYYY-MM-DD. Nothing is indexed again; "
+                    "the table, the Inspection date filter and questions about a time use these dates, shown as dated by hand."
+                )
+                with gr.Row(equal_height=True):
+                    date_pick = gr.Dropdown(
+                        label="Report", choices=[], value=None, allow_custom_value=True, scale=3, elem_id="arolwg-date-pick"
+                    )
+                    date_start = gr.Textbox(label="First day", placeholder="2019-03-04", max_lines=1, scale=1, elem_id="arolwg-date-start")
+                    date_end = gr.Textbox(label="Last day (if not the same)", placeholder="2019-03-08", max_lines=1, scale=1, elem_id="arolwg-date-end")
+                    date_btn = gr.Button("Save dates", variant="secondary", scale=1, min_width=110, elem_id="arolwg-date-save")
                 reports_status = gr.Markdown(elem_id="arolwg-reports-status", min_height=60)
 
             # ------------------------------------------------------------ findings
@@ -316,9 +328,10 @@ def build_app(settings=None, *, index_dir=None, embeddings=None, engine: H.Engin
                 gr.Dropdown(choices=[(H.report_label(r) + f" \u2014 {r.report_id}", r.report_id) for r in reports], value=None),
                 reports,
                 gr.Dropdown(choices=H.when_choices(reports)),
+                gr.Dropdown(choices=H.date_choices(reports), value=None),
             )
 
-        refresh_outputs = [reports_html, council, report, remove_pick, reports_state, when]
+        refresh_outputs = [reports_html, council, report, remove_pick, reports_state, when, date_pick]
         demo.load(refresh, None, refresh_outputs, api_visibility="private", queue=False)
 
         council.change(
@@ -397,6 +410,22 @@ def build_app(settings=None, *, index_dir=None, embeddings=None, engine: H.Engin
             [remove_pick, council],
             [reports_status, confirm_row, *refresh_outputs],
             api_name="remove_report",
+            concurrency_limit=1,
+            concurrency_id="index-write",
+        )
+
+        def on_date(pick, start, end, council_v):
+            saved, message = H.date_report(engine, pick, start, end)
+            *rest, _ = refresh(council_v)
+            # Refused: the report and the days typed stay, so they can be corrected.
+            keep = gr.Dropdown(choices=H.date_choices(rest[4]), value=None if saved else pick)
+            return (message, "" if saved else gr.skip(), "" if saved else gr.skip(), *rest, keep)
+
+        date_btn.click(
+            on_date,
+            [date_pick, date_start, date_end, council],
+            [reports_status, date_start, date_end, *refresh_outputs],
+            api_name="set_report_dates",
             concurrency_limit=1,
             concurrency_id="index-write",
         )

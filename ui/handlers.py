@@ -269,6 +269,13 @@ class Engine:
             finally:
                 self._forget_texts()
 
+    def set_dates(self, report_id: str, start: str, end: str | None = None):
+        """Date a report's inspection by hand (``index.set_report_dates``); returns its metadata."""
+        from index import set_report_dates
+
+        with self.write_lock:
+            return set_report_dates(report_id, start, end, index_dir=self.index_dir, settings=self.settings)
+
     def _forget_texts(self) -> None:
         with self._lock:
             self._texts.clear()
@@ -601,6 +608,41 @@ def remove_report(engine: Engine, report_id: str | None, progress: Progress | No
     if not getattr(report, "removed", None):
         return f"**{report_id}** is not in the index, so nothing was removed."
     return describe_index_report(report, verb="Removed")
+
+
+def date_choices(reports: Sequence) -> list[tuple[str, str]]:
+    """(label, value) pairs for the report to date by hand: those whose dates were not found
+    first (so labelled), then the others with the dates they have."""
+    undated = [r for r in reports if not getattr(r, "dates", "")]
+    dated = [r for r in reports if getattr(r, "dates", "")]
+    return [(f"{report_label(r)} \u2014 {r.report_id} \u2014 date not found", r.report_id) for r in undated] + [
+        (f"{report_label(r)} \u2014 {r.report_id}", r.report_id) for r in dated
+    ]
+
+
+def date_report(engine: Engine, report_id: str | None, start: str | None, end: str | None = None) -> tuple[bool, str]:
+    """Set a report's inspection dates by hand; returns (saved, a plain message) and never raises."""
+    if not report_id:
+        return False, "Pick a report to date first."
+    if not (start or "").strip():
+        return False, "Give the first day of the inspection (YYYY-MM-DD), and its last day if it is not the same."
+    try:
+        meta = engine.set_dates(report_id, start.strip(), (end or "").strip() or None)
+    except ArolwgError as err:
+        return False, str(err)
+    except OSError as err:
+        if is_disk_full(err):
+            log.error("dating %s: out of disk space", report_id, exc_info=err)
+            return False, str(DiskFullError())
+        log.error("dating %s failed", report_id, exc_info=err)
+        return False, UNEXPECTED
+    except Exception as err:  # noqa: BLE001 - any failure is one plain sentence; the index is unchanged
+        log.error("dating %s failed", report_id, exc_info=err)
+        return False, UNEXPECTED
+    return True, (
+        f"Dated **{report_id}** by hand: {meta.dates} (year {meta.year}). The Inspection date filter and "
+        "questions about a time now use these dates; its sources say they were dated by hand."
+    )
 
 
 # ---------------------------------------------------------------- evaluation tab

@@ -307,12 +307,14 @@ def answer_plain(answer: Answer, reports=None) -> str:
     return answer_with_sources(answer, reports)
 
 
-def _dates_cell(dates: str) -> str:
-    """A report's inspection dates, or a plain word that none could be found in its text (so it
-    is left out by date filters and questions about a time)."""
+def _dates_cell(dates: str, dated_by: str = "") -> str:
+    """A report's inspection dates (saying so when a user set them), or a plain word that none
+    could be found in its text (so it is left out by date filters and questions about a time)."""
+    if dates and dated_by == "hand":
+        return f'{esc(dates)} <span class="arolwg-dated-by" title="These dates were set by hand in Arolwg, not read from the report\'s text.">(dated by hand)</span>'
     if dates:
         return esc(dates)
-    return '<span class="arolwg-undated" title="No inspection date was found in the report\'s text, so date filters and questions about a time leave it out.">Not found in the text</span>'
+    return '<span class="arolwg-undated" title="No inspection date was found in the report\'s text, so date filters and questions about a time leave it out until it is dated by hand (Date a report, below).">Not found in the text</span>'
 
 
 def reports_table_html(reports: Sequence[object], has_original: HasOriginal | None = None) -> str:
@@ -327,7 +329,7 @@ def reports_table_html(reports: Sequence[object], has_original: HasOriginal | No
             f'<td class="arolwg-title">{esc(getattr(r, "title", "") or "")}</td>'
             f'<td>{esc(getattr(r, "authority", "") or "")}</td>'
             f'<td>{esc(getattr(r, "kind", "") or "")}</td>'
-            f'<td>{_dates_cell(getattr(r, "dates", "") or "")}</td>'
+            f'<td>{_dates_cell(getattr(r, "dates", "") or "", getattr(r, "dated_by", "") or "")}</td>'
             f'<td class="arolwg-num">{int(getattr(r, "n_chunks", 0) or 0)}</td>'
             f'<td class="arolwg-file">{_file_cell(getattr(r, "report_id", "") or "", has_original)}</td>'
             "</tr>"
