@@ -741,7 +741,8 @@ def _set_dates(index_dir: Path, settings: IndexSettings, report_id: str, shown: 
 
 def _chroma_dates(col, ids: list[str], meta: ReportMeta, batch: int = 1000) -> None:
     """Give the passages ``ids`` the inspection dates of ``meta`` in Chroma (their other metadata kept)."""
-    fields = _dates_entry(meta)
+    # An update merges keys, and None removes one: an undated report must lose its year.
+    fields = {"year": None, **_dates_entry(meta)}
     for b in range(0, len(ids), batch):
         part = ids[b : b + batch]
         old = col.get(ids=part, include=["metadatas"])

@@ -212,3 +212,53 @@ def test_reports_tab_handlers_date_a_report(undated_index, settings, embeddings)
     (info,) = engine.reports()
     assert date_choices([info]) == [(f"{info.authority}: {info.kind} (4 March 2019) \u2014 {UNDATED}", UNDATED)]
     assert "<td>4 March 2019 <span class=\"arolwg-dated-by\"" in render.reports_table_html([info])
+
+
+def test_dating_by_hand_on_a_chroma_server(tmp_path, settings, embeddings, chroma_server):
+    """With AROLWG_CHROMA_HOST, the passages' dates change on the server; a server that is not
+    there is one sentence and the index keeps its live generation."""
+    from index import build_index, list_reports, set_report_dates
+    from index.store import open_store
+    from conftest import free_port
+    from rag.errors import ChromaServerError
+
+    host, port = chroma_server
+    on_server = settings.model_copy(update={"chroma_host": host, "chroma_port": port})
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    rid = f"server-{UNDATED}"  # its own name: chunk ids include it, and the server is shared
+    (reports / rid).write_text(UNDATED_REPORT)
+    index_dir = tmp_path / "index"
+    build_index(reports, index_dir, settings=on_server, embeddings=embeddings)
+    gone = settings.model_copy(update={"chroma_host": "127.0.0.1", "chroma_port": free_port()})
+    live = (index_dir / "CURRENT").read_text()
+    with pytest.raises(ChromaServerError):
+        set_report_dates(rid, "2019-03-04", index_dir=index_dir, settings=gone)
+    assert (index_dir / "CURRENT").read_text() == live
+    set_report_dates(rid, "2019-03-04", index_dir=index_dir, settings=on_server)
+    assert [(r.dates, r.dated_by) for r in list_reports(index_dir, settings=on_server)] == [("4 March 2019", "hand")]
+    col = open_store(index_dir, on_server).collection()
+    got = col.get(where={"$and": [{"year": 2019}, {"report_id": rid}]}, include=[])["ids"]
+    assert sorted(got) == sorted(c.id for c in open_store(index_dir, on_server).chunks)
+
+
+def test_a_write_failing_before_its_commit_leaves_the_index_and_chroma_as_they_were(undated_index, settings, monkeypatch):
+    import index.store
+    from index import list_reports, set_report_dates
+
+    live = (undated_index / "CURRENT").read_text()
+    col = _collection(undated_index, settings)
+    before = col.get(where={"report_id": UNDATED}, include=["metadatas"])
+
+    def full_disk(*args, **kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(index.store, "_commit", full_disk)
+    from rag.errors import DiskFullError
+
+    with pytest.raises(DiskFullError):
+        set_report_dates(UNDATED, "2019-03-04", index_dir=undated_index, settings=settings)
+    assert (undated_index / "CURRENT").read_text() == live
+    assert [(r.dates, r.dated_by) for r in list_reports(undated_index, settings=settings)] == [("", "")]
+    assert col.get(where={"report_id": UNDATED}, include=["metadatas"]) == before  # Chroma put back as it was
+    assert not list(undated_index.glob("gen-*.tmp"))
