@@ -652,34 +652,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the load benchmark from parsed ``arolwg eval`` arguments; print its figures."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from rag.errors import ArolwgError
+    from eval.runner import with_progress_bar
 
-    console = Console()
-    bar = Progress(TextColumn("[bold]load"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TextColumn("{task.description}"), console=console, transient=True)
-    try:
-        with bar:
-            task = bar.add_task("starting", total=None)
-
-            def progress(done: int, total: int, message: str) -> None:
-                bar.update(task, completed=done, total=total, description=message)
-
-            result = run_load(
-                args.load,
-                getattr(args, "load_questions", None) or DEFAULT_QUESTIONS,
-                qa_path=getattr(args, "qa", None),
-                reports_dir=getattr(args, "reports", None),
-                index_dir=getattr(args, "index", None),
-                out_dir=getattr(args, "out", None),
-                timeout=getattr(args, "load_timeout", None) or DEFAULT_TIMEOUT_S,
-                keep=bool(getattr(args, "load_keep", False)),
-                progress=progress,
-            )
-    except (ArolwgError, ValueError, RuntimeError) as err:
-        Console(stderr=True, soft_wrap=True).print(f"[red]{err}[/red]", highlight=False)
+    result = with_progress_bar(
+        "load",
+        lambda progress: run_load(
+            args.load,
+            getattr(args, "load_questions", None) or DEFAULT_QUESTIONS,
+            qa_path=getattr(args, "qa", None),
+            reports_dir=getattr(args, "reports", None),
+            index_dir=getattr(args, "index", None),
+            out_dir=getattr(args, "out", None),
+            timeout=getattr(args, "load_timeout", None) or DEFAULT_TIMEOUT_S,
+            keep=bool(getattr(args, "load_keep", False)),
+            progress=progress,
+        ),
+        errors=(RuntimeError,),
+    )
+    if result is None:
         return 1
+    console = Console()
     s, la = result.summary, result.meta["load_average"]
     for key, label in (("first_burst", "first burst"), ("rest", "the rest"), ("all", "all")):
         st = s[key]
@@ -697,12 +690,11 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m eval.load --load 20`` (the same as ``arolwg eval --load 20``)."""
+    from eval.runner import add_input_arguments
+
     parser = argparse.ArgumentParser(prog="python -m eval.load", description=__doc__.split("\n\n")[0])
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--qa", type=Path, default=None, metavar="FILE", help="Q&A set, JSON Lines (default: eval/qa.jsonl)")
-    parser.add_argument("--reports", type=Path, default=None, metavar="DIR", help="reports to index (default: the bundled ones)")
-    parser.add_argument("--index", type=Path, default=None, metavar="DIR", help="an index to copy instead of building one")
-    parser.add_argument("--out", type=Path, default=None, metavar="DIR", help="folder for load.json and load.md (default: eval/results)")
+    add_input_arguments(parser)
     add_arguments(parser)
     args = parser.parse_args(argv)
     if args.child:

@@ -804,15 +804,23 @@ def _git_commit() -> str | None:
 # ---------------------------------------------------------------- CLI
 
 
+_INPUTS = {
+    "qa": dict(metavar="FILE", help=f"Q&A set, JSON Lines (default: {DEFAULT_QA.name} bundled)."),
+    "reports": dict(metavar="DIR", help="Folder of reports to index afresh and test on (default: the bundled reports)."),
+    "index": dict(metavar="DIR", help="Use this existing index instead of building a fresh one (not modified)."),
+    "out": dict(metavar="DIR", help="Folder for the JSON, Markdown and PNG results (default: eval/results)."),
+}
+
+
+def add_input_arguments(parser: argparse.ArgumentParser, names: Sequence[str] = ("qa", "reports", "index", "out")) -> None:
+    """``--qa``, ``--reports``, ``--index`` and ``--out`` (those of ``names``), shared by every benchmark's command."""
+    for name in names:
+        parser.add_argument(f"--{name}", type=Path, default=None, **_INPUTS[name])
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``arolwg eval``."""
-    parser.add_argument("--qa", type=Path, default=None, metavar="FILE", help=f"Q&A set, JSON Lines (default: {DEFAULT_QA.name} bundled).")
-    parser.add_argument(
-        "--reports", type=Path, default=None, metavar="DIR", help="Folder of reports to index afresh and test on (default: the bundled reports)."
-    )
-    parser.add_argument(
-        "--index", type=Path, default=None, metavar="DIR", help="Use this existing index instead of building a fresh one (not modified)."
-    )
+    add_input_arguments(parser)
     parser.add_argument(
         "--configs",
         nargs="+",
@@ -821,27 +829,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help=f"Configurations to compare: {', '.join(ALL_CONFIGS)} (default: all; llm only when AROLWG_LLM is set).",
     )
-    parser.add_argument("--out", type=Path, default=None, metavar="DIR", help="Folder for the JSON, Markdown and PNG results (default: eval/results).")
     parser.add_argument("--no-sweep", action="store_true", help="Skip the abstention-threshold sweep.")
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the benchmark from parsed CLI arguments; print a table with ratios to the tutorial pipeline."""
+def with_progress_bar(label: str, call: Callable[[Progress], object], errors: tuple[type[Exception], ...] = ()):
+    """``call(progress)`` under a progress bar named ``label``; None, the error's sentence printed on
+    stderr, when it raises an ArolwgError, a ValueError or one of ``errors``."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import Progress as Bar
 
-    from eval.report import rich_table
     from rag.errors import ArolwgError
 
-    console = Console()
-    bar = Progress(
-        TextColumn("[bold]eval"),
+    bar = Bar(
+        TextColumn(f"[bold]{label}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         TextColumn("{task.description}"),
-        console=console,
+        console=Console(),
         transient=True,
     )
     try:
@@ -851,18 +858,33 @@ def run(args: argparse.Namespace) -> int:
             def progress(done: int, total: int, message: str) -> None:
                 bar.update(task, completed=done, total=total, description=message)
 
-            result = run_benchmark(
-                qa_path=args.qa,
-                reports_dir=args.reports,
-                configs=args.configs,
-                index_dir=getattr(args, "index", None),
-                out_dir=args.out,
-                progress=progress,
-                sweep=False if getattr(args, "no_sweep", False) else None,
-            )
-    except (ArolwgError, ValueError) as err:
+            return call(progress)
+    except (ArolwgError, ValueError, *errors) as err:
         Console(stderr=True, soft_wrap=True).print(f"[red]{err}[/red]", highlight=False)
+        return None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark from parsed CLI arguments; print a table with ratios to the tutorial pipeline."""
+    from rich.console import Console
+
+    from eval.report import rich_table
+
+    result = with_progress_bar(
+        "eval",
+        lambda progress: run_benchmark(
+            qa_path=args.qa,
+            reports_dir=args.reports,
+            configs=args.configs,
+            index_dir=getattr(args, "index", None),
+            out_dir=args.out,
+            progress=progress,
+            sweep=False if getattr(args, "no_sweep", False) else None,
+        ),
+    )
+    if result is None:
         return 1
+    console = Console()
     console.print(rich_table(result))
     console.print(
         f"Peak memory of the run: {result.meta['peak_rss_mb']:,.0f} MB RSS (one process, all configurations). "

@@ -673,41 +673,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the scale benchmark from parsed ``arolwg eval`` arguments; print the table and the targets."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    from eval.runner import with_progress_bar
     from eval.scale_report import rich_table
-    from rag.errors import ArolwgError
 
-    console = Console()
-    bar = Progress(
-        TextColumn("[bold]scale"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.description}"),
-        console=console,
-        transient=True,
+    result = with_progress_bar(
+        "scale",
+        lambda progress: run_scale(
+            args.scale,
+            qa_path=getattr(args, "qa", None),
+            questions=getattr(args, "scale_questions", None),
+            out_dir=getattr(args, "out", None),
+            seed=getattr(args, "scale_seed", 0) or 0,
+            keep=bool(getattr(args, "scale_keep", False)),
+            progress=progress,
+        ),
+        errors=(RuntimeError,),
     )
-    try:
-        with bar:
-            task = bar.add_task("starting", total=None)
-
-            def progress(done: int, total: int, message: str) -> None:
-                bar.update(task, completed=done, total=total, description=message)
-
-            result = run_scale(
-                args.scale,
-                qa_path=getattr(args, "qa", None),
-                questions=getattr(args, "scale_questions", None),
-                out_dir=getattr(args, "out", None),
-                seed=getattr(args, "scale_seed", 0) or 0,
-                keep=bool(getattr(args, "scale_keep", False)),
-                progress=progress,
-            )
-    except (ArolwgError, ValueError, RuntimeError) as err:
-        Console(stderr=True, soft_wrap=True).print(f"[red]{err}[/red]", highlight=False)
+    if result is None:
         return 1
+    console = Console()
     console.print(rich_table(result))
     m = result.meta
     console.print(
@@ -726,11 +711,12 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m eval.scale --scale 2,100`` (the same as ``arolwg eval --scale 2,100``)."""
+    from eval.runner import add_input_arguments
+
     parser = argparse.ArgumentParser(prog="python -m eval.scale", description=__doc__.split("\n\n")[0])
     parser.add_argument("--child", choices=["index", "query"], help=argparse.SUPPRESS)
     parser.add_argument("--child-args", default="{}", help=argparse.SUPPRESS)
-    parser.add_argument("--qa", type=Path, default=None, metavar="FILE", help="Q&A set, JSON Lines (default: eval/qa.jsonl)")
-    parser.add_argument("--out", type=Path, default=None, metavar="DIR", help="folder for scale.json/.md/.png (default: eval/results)")
+    add_input_arguments(parser, ("qa", "out"))
     add_arguments(parser)
     args = parser.parse_args(argv)
     if args.child:
