@@ -386,11 +386,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "findings":
             return cmd_findings(args)
         if args.command == "eval":
-            if getattr(args, "load", None):
+            # `is not None`: --load 0 and --scale "" are refused by their benchmark, not taken for plain `arolwg eval`.
+            if getattr(args, "load", None) is not None:
                 from eval.load import run as run_load
 
                 return run_load(args)
-            if getattr(args, "scale", None):
+            if getattr(args, "scale", None) is not None:
                 from eval.scale import run as run_scale
 
                 return run_scale(args)

@@ -119,3 +119,16 @@ def test_an_answer_from_another_sessions_conversation_is_counted_as_cross_talk()
     summary = summarise([{**base, "session": 1, "turn": 2, **seen}, {**base, "session": 2, "turn": 2, **failed, "seconds": None}])
     assert summary["cross_talk"] == 1 and summary["foreign_conversation"] == 1 and summary["unexpected_answers"] == 1
     assert summary["all"]["success_rate"] == 0.5 and summary["errors"] == ["Something went wrong"]
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--load", "0"], "the load benchmark runs 1 to 100 sessions, not 0"),
+    (["--scale", ""], "--scale needs at least one report count, such as 2,100"),
+])
+def test_a_benchmark_asked_for_nothing_is_refused_not_taken_for_the_quality_benchmark(monkeypatch, capsys, argv, says):
+    import eval.runner
+    from rag.cli import main
+
+    monkeypatch.setattr(eval.runner, "run", lambda args: pytest.fail("arolwg eval ran the quality benchmark"))
+    assert main(["eval", *argv]) == 1
+    assert capsys.readouterr().err == says + "\n"
