@@ -250,7 +250,12 @@ def query(
     dated = None if r.scope.unanswered else dates_answer(q, r, store, resolved_question=resolved, focus=focus)
     from rag.across import across_answer  # "Which councils ...?": a list, one line per council
 
-    listed = None if dated or r.scope.unanswered else across_answer(q, r, store, resolved_question=resolved, threshold=threshold)
+    from rag.changes import change_answer  # "What has changed in X since ...?": one line per report, oldest first
+
+    listed = None if dated or r.scope.unanswered else (
+        across_answer(q, r, store, resolved_question=resolved, threshold=threshold)
+        or change_answer(q, r, store, resolved_question=resolved, threshold=threshold)
+    )
     outline = dated or listed or (None if r.scope.unanswered else outline_answer(q, r, store, resolved_question=resolved))
     if outline is not None:
         ans = outline

@@ -7,6 +7,11 @@ own and the answer is a comparison, report by report in date order, each line ci
 with council and date, as comparisons between councils are answered. "since the last (previous)
 inspection" compares a council's latest report with the one before it; a year ("since 2016") keeps
 the reports of that time, as for any question.
+
+What each report is searched for is the question's topic (:func:`topic`: the question without its
+change frame, council and time); a question with none ("What has changed in Cardiff?") is
+answered from each report's summary (:func:`summary_search`). :func:`change_answer` gives each
+report a line of its best evidence on the topic, or says it has none.
 """
 
 from __future__ import annotations
@@ -14,16 +19,22 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+import numpy as np
+
+from index.text import terms
 from index.types import ReportMeta
 from rag.timescope import newest_first, report_label
 
 _CHANGED = re.compile(
-    r"\b(?:what|how\s+much|in\s+what\s+ways?)\s+(?:has|have|had)\s+(?:[\w'’]+\s+){0,3}?"
+    r"\b(?:what|how\s+much|in\s+what\s+ways?)\s+(?:has|have|had)\s+(?P<a>(?:[\w'’]+\s+){0,3}?)"
     r"(?:changed?|improved?|got\s+(?:better|worse)|deteriorated|progressed|moved\s+on)\b"
-    r"|\bhow\s+(?:has|have)\s+(?:[\w'’]+\s+){0,4}?(?:changed|improved|progressed|developed)\b"
+    r"|\bhow\s+(?:has|have)\s+(?P<b>(?:[\w'’]+\s+){0,6}?)(?:changed|improved|progressed|developed)\b"
     r"|\bwhat\s+(?:progress|improvements?|changes?)\s+(?:has|have|had|did|does|is|are|was|were)\b",
     re.I,
 )
+# Words left by a change question that say it is about everything, not a topic: "What has
+# changed overall?", "What progress has been made since then?".
+_GENERAL = frozenset(terms("overall general generally in general since then now made make been anything things much any more"))
 _SINCE_LAST = re.compile(
     r"\s*\bsince\s+(?:(?:the|its|their|CIW's|CIW’s)\s+)?(?:last|previous|earlier|prior|latest|most\s+recent)\s+"
     r"(?:inspection|report|visit)s?\b",
@@ -48,10 +59,29 @@ def since_last(question: str) -> tuple[str, bool]:
     return new, new != question
 
 
+def topic(text: str) -> str:
+    """What a change question asks about, once the council and time are out of it: the question
+    without its change frame, or "" when nothing but the frame is left.
+
+    >>> topic("How has safeguarding of children changed?"), topic("What has improved in children's services?")
+    ('safeguarding of children', "children's services")
+    >>> topic("What has changed in ?"), topic("What progress has been made overall?")
+    ('', '')
+    """
+    bare = _CHANGED.sub(lambda m: f" {m['a'] or m['b'] or ''} ", text)
+    bare = re.sub(r"\s+", " ", bare).strip(" ?.!,;:")
+    # Prepositions left dangling where the council or time was: "advocacy for children in".
+    preps = r"(?:in|for|of|on|about|at|with|to|within)"
+    bare = re.sub(rf"^(?:{preps}\s+)+|(?:\s+{preps})+$", "", bare, flags=re.I)
+    return bare if set(terms(bare)) - _GENERAL else ""
+
+
 def change_scope(scope, reports: dict[str, ReportMeta], *, last_two: bool = False):
     """The scope with each named council's reports as groups of their own, oldest first (only the
-    latest two of each council when ``last_two``); unchanged when no council with several reports
-    in scope is named, or the scope says why it cannot be answered."""
+    latest two of each council when ``last_two``), searched for the question's topic
+    (:func:`topic`), or, when it names none, for each report's summary (``Scope.overall``);
+    unchanged when no council with several reports in scope is named, or the scope says why it
+    cannot be answered."""
     if scope.across or scope.unanswered or not any(scope.labels):
         return scope
     groups: list[tuple[str, ...]] = []
@@ -65,4 +95,107 @@ def change_scope(scope, reports: dict[str, ReportMeta], *, last_two: bool = Fals
             labels.append(report_label(reports[rid]))
     if len(groups) == len(scope.groups):
         return scope  # one report per council: nothing to set side by side
-    return replace(scope, groups=tuple(groups), labels=tuple(labels), changed=True)
+    about = topic(scope.text)
+    # The change frame ("what has changed") matches every passage that mentions a change, and
+    # "improved" every one that says something must improve: the topic alone is searched. With
+    # no topic the frame is the text ("What has improved?"): it ranks each report's summary.
+    frame = _CHANGED.search(scope.text)
+    text = about or (f"{frame[0]}?" if frame else scope.text)
+    return replace(scope, groups=tuple(groups), labels=tuple(labels), changed=True, text=text, overall=not about)
+
+
+# A report's own summary: the headings CIW and councils put over it.
+_SUMMARY = re.compile(
+    r"(?:executive\s+|overall\s+)?summary(?:\s+of\s+(?:the\s+)?findings)?|overview|key\s+(?:findings|messages)"
+    r"|(?:overall\s+|main\s+)?(?:findings|conclusions?)",
+    re.I,
+)
+
+
+def summary_search(store, scope, qvec: np.ndarray, k: int, mode: str = "hybrid", candidates: int = 30):
+    """Each report's summary passages (under a "Summary", "Overview", "Key findings" ... heading),
+    best match to ``qvec`` first, ``k`` at most; a report with no such heading is searched as
+    :func:`rag.retrieval.search` searches it."""
+    from rag.retrieval import search, to_passage
+
+    out = []
+    for g in scope.groups:
+        mask = store._report_mask(list(g))
+        pos = np.flatnonzero(mask) if mask is not None else np.arange(len(store.chunks))
+        pos = [int(p) for p in pos if any(_SUMMARY.fullmatch(h.strip()) for h in store.chunks[int(p)].section)]
+        if not pos:
+            out.append(tuple(search(store, scope.search_text, qvec, k, list(g), mode, candidates)))
+            continue
+        sims = sorted(((float(store.gen.chunk_vector(p) @ qvec), p) for p in pos), reverse=True)[:k]
+        out.append(tuple(to_passage(store, p, score=round(sim, 6), similarity=round(sim, 6)) for sim, p in sims))
+    return tuple(out)
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+def _sentences_of(store, report_ids) -> set[str]:
+    """The sentences of these reports, as :func:`_norm` writes them."""
+    mask = store._report_mask(list(report_ids))
+    rows = np.flatnonzero(mask[store.sent_chunk]) if mask is not None else range(len(store.sent_chunk))
+    return {_norm(store.gen.sentences[int(r)].text) for r in rows}
+
+
+def change_answer(question: str, retrieval, store, *, resolved_question: str = "", threshold: float | None = None):
+    """A change question answered side by side: one line per report, oldest first, labelled with
+    council and date and holding that report's best evidence on the topic (its summary, for a
+    question that names none), each sentence cited. A report whose best evidence is under the
+    abstention threshold says so instead of quoting something unrelated; none over it is an
+    abstention. None when the question is not a change question."""
+    from rag.answer import DEFAULT_THRESHOLD, NOT_SAID, _pick, cite, evidence_score, score_sentences
+    from rag.types import Answer
+
+    sc = retrieval.scope
+    if not sc.changed or sc.unanswered:
+        return None
+    threshold = DEFAULT_THRESHOLD if threshold is None else threshold
+    text = sc.search_text
+    scored = score_sentences(store, retrieval, text)
+    q_terms = set(terms(text))
+    by_row = {s.row: s for s in scored}
+    said = [_sentences_of(store, g) for g in sc.groups]
+    picked: list[tuple[str, list[int]]] = []  # (label, rows): no rows when the report has nothing on it
+    best = 0.0
+    for gi, label in enumerate(sc.labels):
+        group = [s for s in scored if s.group == gi]
+        top = group[0].score if group else 0.0
+        # A sentence that every other report compared holds word for word shows nothing that
+        # changed: the report's own words on the topic come first (its evidence score is kept).
+        same = set.intersection(*(said[:gi] + said[gi + 1 :]))
+        moved = [s for s in group if _norm(store.gen.sentences[s.row].text) not in same]
+        if moved and evidence_score(store, text, "", moved[0].score, [moved[0].row]) >= threshold:
+            first = {s.row for s in moved}
+            group = moved + [s for s in group if s.row not in first]
+        rows = _pick(group, store, 2, q_terms) if group else []
+        ev = evidence_score(store, text, "", top, rows) if group else 0.0
+        best = max(best, ev)
+        # A summary is the answer to "what changed" whatever its score: it is what the report concludes.
+        summary = sc.overall and bool(group) and any(_SUMMARY.fullmatch(h.strip()) for h in group[0].passage.section)
+        picked.append((label, rows if (summary or ev >= threshold) else []))
+    resolved = resolved_question or question
+    if not any(rows for _, rows in picked):
+        n = len(sc.groups)
+        return Answer(
+            question=question,
+            text=f"{NOT_SAID} None of the {n} reports searched answers this closely enough; the closest passages are listed below.",
+            citations=(), abstained=True, passages=retrieval.passages, resolved_question=resolved, score=round(best, 4),
+        )
+    citations = []
+    lines: list[str] = []
+    for label, rows in picked:
+        shown = []
+        for row in rows:
+            citation, sentence = cite(store, row, by_row[row].passage, len(citations) + 1)
+            citations.append(citation)
+            shown.append(sentence)
+        lines.append(f"{label}: {' '.join(shown) if shown else 'nothing in this report answers this closely enough.'}")
+    return Answer(
+        question=question, text="\n".join(lines), citations=tuple(citations), abstained=False,
+        passages=retrieval.passages, resolved_question=resolved, score=round(best, 4),
+    )

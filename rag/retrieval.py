@@ -109,6 +109,10 @@ def retrieve_scoped(
         from rag.across import search_each
 
         groups = search_each(store, sc.search_text, qvec, k, sc.groups, mode, candidates)
+    elif sc.overall:  # "What has changed in X?" with no topic: each report's summary (rag.changes)
+        from rag.changes import summary_search
+
+        groups = summary_search(store, sc, qvec, k, mode, candidates)
     else:
         groups = tuple(tuple(search(store, sc.search_text, qvec, k, list(g), mode, candidates)) for g in sc.groups)
     # Interleave groups so a comparison shows each council near the top.

@@ -27,6 +27,7 @@ class Scope:
     note: str = ""  # named councils left out because none of their reports is of that time
     across: bool = False  # "Which councils ...?": every council searched, answered as a list (rag.across)
     changed: bool = False  # "What has changed in X since ...?": one group per report, oldest first (rag.changes)
+    overall: bool = False  # a change question that names no topic: each report's summary is searched (rag.changes)
 
     @property
     def unanswered(self) -> str:
