@@ -836,6 +836,7 @@ def with_progress_bar(label: str, call: Callable[[Progress], object], errors: tu
     """``call(progress)`` under a progress bar named ``label``; None, the error's sentence printed on
     stderr, when it raises an ArolwgError, a ValueError or one of ``errors``."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from rich.progress import Progress as Bar
 
@@ -860,7 +861,8 @@ def with_progress_bar(label: str, call: Callable[[Progress], object], errors: tu
 
             return call(progress)
     except (ArolwgError, ValueError, *errors) as err:
-        Console(stderr=True, soft_wrap=True).print(f"[red]{err}[/red]", highlight=False)
+        # Escaped: a sentence naming "[/path]" or "[bold]" is printed as written, not read as markup.
+        Console(stderr=True, soft_wrap=True).print(f"[red]{escape(str(err))}[/red]", highlight=False)
         return None
 
 

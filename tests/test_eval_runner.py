@@ -228,3 +228,13 @@ def test_corpus_sets_build_the_dated_corpus_and_lines_are_checked_for_their_date
             "council recall | lines labelled with date |") in md
     assert "| default | latest | 2 | 1.000 | 0.500 | 0.000 | 1.000 | n/a | n/a | 0.750 |" in md
     assert "| default | which | 1 | 1.000 | n/a | 0.000 | n/a | 1.000 | 0.500 | n/a |" in md
+
+
+def test_a_benchmark_error_is_printed_as_written_whatever_brackets_it_holds(capsys):
+    from eval.runner import with_progress_bar
+
+    def fail(progress):
+        raise ValueError("The set [/tmp/qa.jsonl] has a line [bold] that is not JSON.")
+
+    assert with_progress_bar("eval", fail) is None
+    assert capsys.readouterr().err == "The set [/tmp/qa.jsonl] has a line [bold] that is not JSON.\n"
