@@ -337,6 +337,7 @@ def cmd_findings(args: argparse.Namespace) -> int:
         sys.stdout.write("No findings match these filters.\n")
         return 0
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(show_lines=True, caption=f"{len(rows)} finding(s); --csv gives every column, with each quote's span.")
@@ -344,7 +345,9 @@ def cmd_findings(args: argparse.Namespace) -> int:
                      ("Kind", {"max_width": 9}), ("Finding", {"ratio": 1, "min_width": 30})):
         table.add_column(name, overflow="fold", **kw)
     for f in rows:
-        table.add_row(short_name(f.council), f.dates or "not found", f.service or "-", f.theme, f.kind, f"“{f.text}”")
+        # Escaped: the report's words are quoted as written ("[see annex 2]" is not rich markup).
+        cells = (short_name(f.council), f.dates or "not found", f.service or "-", f.theme, f.kind, f"“{f.text}”")
+        table.add_row(*map(escape, cells))
     Console(file=sys.stdout, soft_wrap=False).print(table)
     return 0
 

@@ -258,3 +258,22 @@ def test_findings_tab_in_the_browser(built_index, embeddings):
             assert page.errors == [] and page.outside == []
     finally:
         demo.close()
+
+
+def test_the_cli_table_quotes_bracketed_words_as_written(tmp_path, embeddings, settings):
+    from index import build_index
+
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "powys-2021.txt").write_text(
+        "Inspection of Powys County Council social services\n\nIntroduction\n\nThis report sets out the findings of "
+        "the assurance check of Powys County Council carried out from 1 to 5 March 2021.\n\nFindings\n\n"
+        "The local authority must review its respite plans [see annex 2] every year.\n"
+        "The local authority should publish each review [/draft] to the families it concerns.\n",
+        encoding="utf-8",
+    )
+    build_index(reports, tmp_path / "index", settings=settings, embeddings=embeddings)
+    table = _cli(index=tmp_path / "index")
+    assert table.returncode == 0 and table.stderr == "", table.stderr
+    assert "respite plans [see annex 2] every year" in table.stdout
+    assert "publish each review [/draft] to the families" in table.stdout
