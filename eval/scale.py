@@ -75,6 +75,10 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("fact_accuracy", "fact accuracy", "score"),
     ("scoped_recall@5", "recall@5, questions naming a council", "score"),
     ("scoped_fact_accuracy", "fact accuracy, questions naming a council", "score"),
+    ("which_precision", "which councils: council precision", "score"),
+    ("which_recall", "which councils: council recall", "score"),
+    ("which_p50_s", "which councils: answer p50", "ms"),
+    ("which_p95_s", "which councils: answer p95", "ms"),
     ("load_before", "load before", "load"),
     ("load_after", "load after", "load"),
     ("seconds", "wall time of this N", "s"),
@@ -102,6 +106,8 @@ EXTRA_FIELDS: dict[str, type | tuple[type, ...]] = {
     "per_kind": dict,
     "misses": dict,
     "scoped_questions": int,
+    "which_questions": int,
+    "which": dict,
     "isolated": bool,
     "warnings": list,
 }
@@ -315,8 +321,11 @@ def select_questions(items: list, limit: int | None) -> list:
     return [items[int(i * step)] for i in range(limit)]
 
 
-def measure_query(index_dir: Path, qa_path: Path, limit: int | None, progress: Progress | None = None) -> dict:
-    """In a new process: first answer (wall clock, from the caller's start), then every question, then peak RSS."""
+def measure_query(
+    index_dir: Path, qa_path: Path, limit: int | None, progress: Progress | None = None, *, which: bool = False, seed: int = 0
+) -> dict:
+    """In a new process: first answer (wall clock, from the caller's start), then every question, then
+    (``which``) the "which councils" questions of the synthetic corpus indexed (``seed``), then peak RSS."""
     t0 = time.perf_counter()
     from rag import query
 
@@ -352,6 +361,11 @@ def measure_query(index_dir: Path, qa_path: Path, limit: int | None, progress: P
         results.append(runner.run(item, texts))
         if progress:
             progress(i + 1, len(items), f"question {i + 1}/{len(items)} ({item.id})")
+    if which:
+        from eval.scale_which import WHICH_QA, measure_which, which_items
+
+        asked = select_questions(which_items(WHICH_QA, texts, runner.store.reports, seed=seed), limit)
+        out.update(measure_which(runner, texts, asked, progress))
     metrics = aggregate(results)
     # Questions that name their council (or follow a conversation that does) mean the same in a
     # corpus of any size; "the two councils" / "both reports" presuppose the two-report corpus and
@@ -412,7 +426,9 @@ def _child_main(kind: str, args: dict) -> int:
             Path(args["corpus"]), Path(args["index"]), Path(args["extra"]), args.get("remove"), progress=progress
         )
     elif kind == "query":
-        out = measure_query(Path(args["index"]), Path(args["qa"]), args.get("limit"), progress=progress)
+        out = measure_query(
+            Path(args["index"]), Path(args["qa"]), args.get("limit"), progress=progress, which=args.get("which", False), seed=args.get("seed", 0)
+        )
     else:
         raise SystemExit(f"unknown child {kind!r}")
     channel.send_result(out)
@@ -469,7 +485,7 @@ def _measure_n(
             progress(0.92 + 0.08 * (done / total if total else 0), f"N={n}: {message}")
 
         progress(0.9, f"N={n}: new process to first answer")
-        q, t_start = _run_child("query", {"index": str(index_dir), "qa": str(qa_path), "limit": limit}, tmp / "query.log", query_progress)
+        q, t_start = _run_child("query", {"index": str(index_dir), "qa": str(qa_path), "limit": limit, "which": True, "seed": seed}, tmp / "query.log", query_progress)
         q["first_answer_s"] = q.pop("first_answer_at") - t_start
         row.update(q)
         row.update(
@@ -505,6 +521,10 @@ def _targets(rows: list[dict]) -> list[dict]:
         v = last.get(key)
         return None if v is None or limit is None else v <= limit
 
+    def at_least(key: str, limit: float) -> bool | None:
+        v = last.get(key)
+        return None if v is None else v >= limit
+
     def within(key: str) -> tuple[float | None, bool | None]:
         v, b = last.get(key), base.get(key) if base else None
         if v is None or b is None:
@@ -528,6 +548,9 @@ def _targets(rows: list[dict]) -> list[dict]:
         {"key": "fact_accuracy", "target": f"fact accuracy within 0.03 of the {BASELINE_N}-report figure", "value": last.get("fact_accuracy"), "difference": f_diff, "limit": 0.03, "met": f_met},
         {"key": "scoped_recall@5", "target": f"recall@5 on questions naming a council, within 0.03 of the {BASELINE_N}-report figure", "value": last.get("scoped_recall@5"), "difference": sr_diff, "limit": 0.03, "met": sr_met},
         {"key": "scoped_fact_accuracy", "target": f"fact accuracy on questions naming a council, within 0.03 of the {BASELINE_N}-report figure", "value": last.get("scoped_fact_accuracy"), "difference": sf_diff, "limit": 0.03, "met": sf_met},
+        {"key": "which_recall", "target": "'which councils' questions: council recall >= 0.8", "value": last.get("which_recall"), "limit": 0.8, "met": at_least("which_recall", 0.8)},
+        {"key": "which_precision", "target": "'which councils' questions: council precision >= 0.9", "value": last.get("which_precision"), "limit": 0.9, "met": at_least("which_precision", 0.9)},
+        {"key": "which_p95_s", "target": "a 'which councils' answer: p95 <= 2 s", "value": last.get("which_p95_s"), "limit": 2.0, "met": at_most("which_p95_s", 2.0)},
     ]
 
 

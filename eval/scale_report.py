@@ -155,6 +155,11 @@ def to_markdown(result: ScaleResult, chart_name: str | None) -> str:
         "`default` configuration of `arolwg eval` asks it (index opened once, one warm-up question), scored by the "
         "same code (`eval.runner`, `eval.metrics`). **query process peak RSS**: its peak resident memory "
         "(`VmHWM`) after all of them.",
+        "- **which councils**: then the `which` questions of `eval/corpus_qa.jsonl` ('Which councils ...?'), asked "
+        "the same way and scored by the councils cited (precision, recall). The councils that answer each are derived "
+        "from the corpus: the bundled report's own council, and each fictional council with a copy of that report in "
+        "which the gold quote, council renamed, still stands (`eval.synthetic.councils_holding`); the councils each "
+        "N missed or cited wrongly are in the JSON, `which`.",
         "- Targets compare the largest N with the N = 2 row of the same run.",
     ]
     if result.warnings:

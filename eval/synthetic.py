@@ -31,6 +31,7 @@ import logging
 import random
 import re
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -371,3 +372,50 @@ def make_corpus(
         paths.append(path)
     log.info("wrote %d reports (%d synthetic) to %s", len(paths), n - 2, folder)
     return paths
+
+
+def copy_named(name: str, seed: int = 0, reports_dir: str | Path = BUNDLED_REPORTS_DIR) -> SyntheticReport | None:
+    """The synthetic copy whose file name is ``name`` (None: not a copy of this seed's sequence).
+
+    >>> copy_named("synthetic-aberhenwen-2023-02.txt").index, copy_named("ciw-wrexham-2020-10.txt")
+    (0, None)
+    """
+    m = re.fullmatch(r"synthetic-([a-z]+)-\d{4}-\d{2}\.txt", name)
+    slugs = [n.lower() for n, _ in FICTIONAL]
+    if not m or m[1] not in slugs:
+        return None
+    c = slugs.index(m[1])
+    # Council c's copies are j = c, c + 22, c + 44, ...: its inspections in date order.
+    for k in range(len(YEARS) * 11):
+        r = synthetic_report(k * len(FICTIONAL) + c, seed, reports_dir)
+        if r.name == name:
+            return r
+    return None
+
+
+def councils_holding(source: str, quote: str, copies: Iterable[SyntheticReport], *, reports_dir: str | Path = BUNDLED_REPORTS_DIR) -> list[str]:
+    """The councils (short names) of a corpus of the bundled reports and ``copies`` with a report
+    holding ``quote``, a passage of the bundled report ``source``: that report's own council, and
+    each fictional council with a copy of ``source`` in which the quote, its council renamed,
+    still stands.
+
+    A copy whose numbers or dates in the quote were perturbed or moved does not hold it (it no
+    longer states that finding), so its council is not counted.
+
+    >>> councils_holding(WRECSAM, "Advocacy support is available", [synthetic_report(j) for j in range(3)])
+    ['Wrexham', 'Aberhenwen', 'Dolgarregog']
+    """
+    from eval.dataset import locate
+
+    if source not in REAL_REPORTS:
+        raise ValueError(f"{source}: not a bundled report a synthetic copy is made from")
+    if not locate(_template_text(source, str(Path(reports_dir).resolve())), quote)[0]:
+        raise ValueError(f"the quote {quote[:60]!r} is not in {source}")
+    template = _template(source)
+    out = [template.short]
+    for r in copies:
+        if r.template != source or r.council in out:
+            continue
+        if locate(r.text, rename_council(quote, template, r.council, r.official))[0]:
+            out.append(r.council)
+    return out

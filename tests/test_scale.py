@@ -177,8 +177,38 @@ def test_parse_ns():
             parse_ns(bad)
 
 
+def _real_texts() -> dict[str, str]:
+    return {f: (REPORTS / f).read_text(encoding="utf-8") for f in REAL_REPORTS}
+
+
+def test_which_councils_of_a_synthetic_corpus_are_the_copies_holding_the_finding():
+    from eval.scale_which import WHICH_QA, which_items
+    from eval.synthetic import CAERDYDD, WRECSAM, copy_named, councils_holding
+
+    texts = _real_texts()
+    gold = [json.loads(line) for line in WHICH_QA.read_text(encoding="utf-8").splitlines() if '"kind": "which"' in line]
+    two = which_items(WHICH_QA, texts, REAL_REPORTS)
+    assert [(i.id, i.councils) for i in two] == [(g["id"], tuple(g["councils"])) for g in gold]
+    copies = [synthetic_report(j) for j in (1, 2, 3, 5, 8, 13, 21, 22, 23, 40)]
+    # A copy is known by its file name; other files of the index are no council's copies.
+    assert [copy_named(c.name) for c in copies] == copies and copy_named("synthetic-nowhere-2020-01.txt") is None
+    for item in which_items(WHICH_QA, texts, [*REAL_REPORTS, "other.pdf", *(c.name for c in copies)]):
+        # Every gold quote of these questions survives the copying (none is a perturbed number or a
+        # moved date), so each copy of a report holding the finding counts, and no other.
+        sources = {e.source for e in item.evidence}
+        copied = list(dict.fromkeys(c.council for c in copies if c.template in sources))
+        original = next(g["councils"] for g in gold if g["id"] == item.id)
+        assert sorted(item.councils) == sorted(original + copied) and len(set(item.councils)) == len(item.councils), item.id
+    # A finding whose count the copies perturb is held by the real report's council alone.
+    assert councils_holding(CAERDYDD, "In total we reviewed 50 case files", copies) == ["Cardiff"]
+    assert councils_holding(WRECSAM, "Advocacy support is available", copies[:3]) == ["Wrexham", "Dolgarregog"]
+    with pytest.raises(ValueError, match="is not in"):
+        councils_holding(WRECSAM, "Advocacy is unknown here", copies)
+
+
 def test_tiny_scale_run_writes_every_result(tmp_path, embeddings):
-    from eval.scale import COLUMNS, EXTRA_FIELDS, run_scale
+    from eval.scale import COLUMNS, EXTRA_FIELDS, run_scale, select_questions
+    from eval.scale_which import WHICH_QA, which_items
 
     out, work = tmp_path / "out", tmp_path / "work"
     work.mkdir()
@@ -216,6 +246,17 @@ def test_tiny_scale_run_writes_every_result(tmp_path, embeddings):
         assert r["first_answer_sources"] == ["ciw-cardiff-2020-12.txt"]
         assert r["isolated"] is False and r["warnings"] == []
         assert r["metrics"]["recall@5"] == r["recall@5"] and r["metrics"]["latency_p95_s"] == r["query_p95_s"]
+        # Two "which councils" questions, spread over the set; their councils those of this N's corpus.
+        # The index queried holds the copies of the build less the one removed, plus the one added.
+        held = [*REAL_REPORTS, *(synthetic_report(j).name for j in range(1, r["n"] - 1))]
+        items = select_questions(which_items(WHICH_QA, _real_texts(), held), 2)
+        assert r["which_questions"] == 2 and sorted(r["which"]) == sorted(i.id for i in items)
+        for item in items:
+            got = r["which"][item.id]
+            assert got["expected"] == len(item.councils) and sorted(got["missed"] + got["extra"]) == sorted(
+                set(got["missed"]) | set(got["extra"])
+            )
+            assert got["cited"] == got["expected"] - len(got["missed"]) + len(got["extra"])
     two, four = rows
     assert (two["chars"], two["windows"]) == (real_chars, 50)
     copies = [synthetic_report(j) for j in range(3)]
@@ -238,6 +279,9 @@ def test_tiny_scale_run_writes_every_result(tmp_path, embeddings):
         "fact accuracy within 0.03 of the 2-report figure",
         "recall@5 on questions naming a council, within 0.03 of the 2-report figure",
         "fact accuracy on questions naming a council, within 0.03 of the 2-report figure",
+        "'which councils' questions: council recall >= 0.8",
+        "'which councils' questions: council precision >= 0.9",
+        "a 'which councils' answer: p95 <= 2 s",
     ]
     for t in data["targets"]:
         assert isinstance(t["met"], bool) and isinstance(t["value"], float | int), t
@@ -254,6 +298,6 @@ def test_tiny_scale_run_writes_every_result(tmp_path, embeddings):
     for r in rows:
         assert sum(v["n"] for v in r["per_kind"].values()) == 2
         assert sorted(r["misses"]) == ["facts_missing", "not_in_top5"]
-    assert md.count("| met |") + md.count("| **not met** |") == 11
+    assert md.count("| met |") + md.count("| **not met** |") == 14
     png = (out / "scale.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
