@@ -90,6 +90,29 @@ def test_sentence_vectors_come_from_the_passage_pass_and_match_the_sentence(buil
     assert float(np.median(sims)) > 0.75
 
 
+def test_sentences_are_held_as_half_precision_and_slices_of_their_passages(built_index, settings):
+    """The generation keeps each sentence's bounds, not its text, and its vector in half precision:
+    what it reads back matches the segment files (texts exactly, vectors and products to 1e-3)."""
+    from index.store import open_store, read_segment, segments_dir
+
+    store = open_store(built_index, settings)
+    rid = sorted(store.reports)[0]
+    seg = read_segment(built_index, store.gen.segments[rid])
+    first = store.chunk_pos[seg.chunks[0].id]
+    rows = list(range(int(store._sent_first[first]), int(store._sent_first[first]) + len(seg.sentences)))
+    assert [store.gen.sentences[r] for r in rows] == seg.sentences
+    assert store.gen.sent_vecs.nbytes == 2 * 384 * len(store.sent_chunk)
+    got = store.gen.sent_vecs[rows]
+    assert got.dtype == np.float32 and got.shape == seg.sent_vecs.shape
+    assert float(np.abs(got - seg.sent_vecs).max()) < 1e-3
+    q = seg.sent_vecs[3]
+    sims = store.gen.sent_vecs @ q
+    assert sims.dtype == np.float32 and sims.shape == (len(store.sent_chunk),)
+    assert float(np.abs(sims[rows] - seg.sent_vecs @ q).max()) < 2e-3
+    assert int(np.argmax(sims[rows])) == 3
+    assert (segments_dir(built_index) / store.gen.segments[rid] / "sent_vecs.npy").is_file()
+
+
 def test_scoped_search_filters_inside_the_stores(built_index, settings):
     from index.embeddings import get_embeddings
     from index.store import open_store
