@@ -196,7 +196,8 @@ def findings(
     ids = allowed_reports(store.reports, filters or None)
     want_theme = _norm(theme or "")
     words = (word or "").split()
-    want_word = re.compile(r"\b" + r"\s+".join(map(re.escape, words)), re.I) if words else None
+    # At a word's start: no letter or digit just before (\b would need one in "(IAA)" or "£5").
+    want_word = re.compile(r"(?<!\w)" + r"\s+".join(map(re.escape, words)), re.I) if words else None
     out: list[Finding] = []
     by_council: dict[str, list[str]] = {}
     for rid in ids:

@@ -277,3 +277,12 @@ def test_the_cli_table_quotes_bracketed_words_as_written(tmp_path, embeddings, s
     assert table.returncode == 0 and table.stderr == "", table.stderr
     assert "respite plans [see annex 2] every year" in table.stdout
     assert "publish each review [/draft] to the families" in table.stdout
+
+
+def test_a_word_filter_starting_with_a_bracket_finds_its_findings(built_index, settings, all_findings):
+    from rag.findings import findings
+
+    held = [f for f in all_findings if "(IAA)" in f.text]
+    assert held and findings(built_index, settings=settings, word="(IAA)") == held
+    assert findings(built_index, settings=settings, word="IAA)") == held  # a word's start, whatever follows
+    assert findings(built_index, settings=settings, word="AA)") == []  # not the middle of a word
