@@ -700,7 +700,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.child:
         return _child_main(json.loads(args.child))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    args.load = args.load or DEFAULT_SESSIONS
+    if args.load is None:  # --load 0 is refused by run_load, not taken for the default
+        args.load = DEFAULT_SESSIONS
     return run(args)
 
 

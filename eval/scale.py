@@ -745,7 +745,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.child:
         return _child_main(args.child, json.loads(args.child_args))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    if not args.scale:
+    if args.scale is None:  # --scale "" is refused by parse_ns, not taken for the hour-long default
         args.scale = ",".join(map(str, DEFAULT_NS))
     return run(args)
 

@@ -132,3 +132,17 @@ def test_a_benchmark_asked_for_nothing_is_refused_not_taken_for_the_quality_benc
     monkeypatch.setattr(eval.runner, "run", lambda args: pytest.fail("arolwg eval ran the quality benchmark"))
     assert main(["eval", *argv]) == 1
     assert capsys.readouterr().err == says + "\n"
+
+
+@pytest.mark.parametrize("module, argv, says", [
+    ("eval.load", ["--load", "0"], "the load benchmark runs 1 to 100 sessions, not 0"),
+    ("eval.scale", ["--scale", ""], "--scale needs at least one report count, such as 2,100"),
+])
+def test_python_m_benchmark_asked_for_nothing_is_refused_not_run_at_its_default(monkeypatch, capsys, module, argv, says):
+    import importlib
+
+    mod = importlib.import_module(module)
+    monkeypatch.setattr(mod, "_run_prepare" if module == "eval.load" else "_measure_n",
+                        lambda *a, **kw: pytest.fail(f"{module} ran at its default size"))
+    assert mod.main(argv) == 1
+    assert capsys.readouterr().err == says + "\n"
