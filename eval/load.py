@@ -549,7 +549,7 @@ def run_load(
     from eval.runner import DEFAULT_QA, _git_commit, default_out_dir
 
     check_bounds(sessions, questions)
-    if not timeout or timeout <= 0:
+    if timeout is None or timeout <= 0:
         raise ValueError(f"the load benchmark's time limit must be positive, not {timeout}")
     out = Path(out_dir) if out_dir else default_out_dir()
     work_dir = Path(tempfile.mkdtemp(prefix="arolwg-load-"))
@@ -659,12 +659,12 @@ def run(args: argparse.Namespace) -> int:
         "load",
         lambda progress: run_load(
             args.load,
-            getattr(args, "load_questions", None) or DEFAULT_QUESTIONS,
+            getattr(args, "load_questions", DEFAULT_QUESTIONS),  # not `or`: 0 is refused, not the default
             qa_path=getattr(args, "qa", None),
             reports_dir=getattr(args, "reports", None),
             index_dir=getattr(args, "index", None),
             out_dir=getattr(args, "out", None),
-            timeout=getattr(args, "load_timeout", None) or DEFAULT_TIMEOUT_S,
+            timeout=getattr(args, "load_timeout", DEFAULT_TIMEOUT_S),
             keep=bool(getattr(args, "load_keep", False)),
             progress=progress,
         ),

@@ -146,3 +146,16 @@ def test_python_m_benchmark_asked_for_nothing_is_refused_not_run_at_its_default(
                         lambda *a, **kw: pytest.fail(f"{module} ran at its default size"))
     assert mod.main(argv) == 1
     assert capsys.readouterr().err == says + "\n"
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--load", "2", "--load-questions", "0"], "the load benchmark asks 1 to 10 questions per session, not 0"),
+    (["--load", "2", "--load-timeout", "0"], "the load benchmark's time limit must be positive, not 0.0"),
+])
+def test_a_zero_load_option_is_refused_not_taken_for_its_default(monkeypatch, capsys, argv, says):
+    import eval.load
+    from rag.cli import main
+
+    monkeypatch.setattr(eval.load, "_run_prepare", lambda *a, **kw: pytest.fail("the load benchmark ran with its default"))
+    assert main(["eval", *argv]) == 1
+    assert capsys.readouterr().err == says + "\n"
