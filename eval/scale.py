@@ -579,6 +579,8 @@ def run_scale(
     from eval.runner import DEFAULT_QA, _git_commit, default_out_dir
 
     ns = parse_ns(ns if isinstance(ns, str) else list(ns))
+    if questions is not None and questions < 1:  # checked now: the query process would fail after the indexing
+        raise ValueError(f"--scale-questions takes a number of questions of at least 1, not {questions}")
     if BASELINE_N not in ns:
         ns = [BASELINE_N, *ns]
         log.info("N=%d added: it is the baseline of the targets", BASELINE_N)

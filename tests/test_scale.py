@@ -301,3 +301,13 @@ def test_tiny_scale_run_writes_every_result(tmp_path, embeddings):
     assert md.count("| met |") + md.count("| **not met** |") == 14
     png = (out / "scale.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+
+
+@pytest.mark.parametrize("k", ["0", "-2"])
+def test_scale_questions_below_one_is_refused_before_any_work(monkeypatch, capsys, k):
+    import eval.scale
+    from rag.cli import main
+
+    monkeypatch.setattr(eval.scale, "_measure_n", lambda *a, **kw: pytest.fail("the scale benchmark started measuring"))
+    assert main(["eval", "--scale", "2", "--scale-questions", k]) == 1
+    assert capsys.readouterr().err == f"--scale-questions takes a number of questions of at least 1, not {k}\n"
