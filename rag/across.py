@@ -146,12 +146,4 @@ def across_answer(
             shown.append(sentence)
         label = (labels[0] if labels else "") or short_name(sc.labels[gi]) or sc.labels[gi]
         lines.append(f"- {label}: {' '.join(shown)}")
-    return Answer(
-        question=question,
-        text="\n".join(lines),
-        citations=tuple(citations),
-        abstained=False,
-        passages=retrieval.passages,
-        resolved_question=resolved_question or question,
-        score=round(best, 4),
-    )
+    return Answer.of_lines(question, lines, citations, passages=retrieval.passages, resolved_question=resolved_question, score=round(best, 4))

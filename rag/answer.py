@@ -324,12 +324,4 @@ def extractive_answer(
         if not parts:
             continue
         lines.append((f"{labels[gi]}: " if labels[gi] else "") + " ".join(parts))
-    return Answer(
-        question=question,
-        text="\n".join(lines),
-        citations=tuple(citations),
-        abstained=False,
-        passages=retrieval.passages,
-        resolved_question=resolved,
-        score=round(evidence, 4),
-    )
+    return Answer.of_lines(question, lines, citations, passages=retrieval.passages, resolved_question=resolved, score=round(evidence, 4))

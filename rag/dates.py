@@ -134,16 +134,8 @@ def dates_answer(
         notes.append(f"The {len(listed)} newest of {len(dated)} reports are listed: name a council or a year for the others.")
     if undated:
         notes.append(f"No inspection date could be found in the text of {', '.join(undated)}.")
-    return Answer(
-        question=question,
-        text="\n".join(lines),
-        citations=tuple(citations),
-        abstained=False,
-        passages=tuple({c.passage.chunk_id or c.source: c.passage for c in citations}.values()),
-        resolved_question=resolved_question or question,
-        notice=" ".join(notes),
-        score=1.0,
-    )
+    passages = {c.passage.chunk_id or c.source: c.passage for c in citations}.values()
+    return Answer.of_lines(question, lines, citations, passages=passages, resolved_question=resolved_question, notice=" ".join(notes), score=1.0)
 
 
 def _years(metas: list[ReportMeta]) -> str:

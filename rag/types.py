@@ -81,6 +81,16 @@ class Answer:
     score: float = 0.0  # the evidence score the abstention threshold is compared with
     timings: dict[str, float] = field(default_factory=dict, compare=False, hash=False)
 
+    @classmethod
+    def of_lines(
+        cls, question: str, lines: list[str], citations: list[Citation], *, passages, resolved_question: str, score: float, notice: str = ""
+    ) -> Answer:
+        """An answer given as lines of cited text (the extractive answerer's, a list across councils, dates)."""
+        return cls(
+            question=question, text="\n".join(lines), citations=tuple(citations), abstained=False, passages=tuple(passages),
+            resolved_question=resolved_question or question, notice=notice, score=score,
+        )
+
     def to_dict(self) -> dict:
         """A JSON-ready dict (for ``arolwg ask --json`` and the web API)."""
         from dataclasses import asdict
