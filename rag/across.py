@@ -28,6 +28,7 @@ from rag.types import Answer, Citation, Passage
 
 
 PER_COUNCIL_REPORTS = 3
+HEADS = 1  # the passages each ranking puts first, kept whatever their fused rank
 
 
 def _top(scores: np.ndarray, positions: np.ndarray, n: int, *, positive: bool = False) -> list[tuple[int, float]]:
@@ -90,7 +91,13 @@ def search_each(
             rankings.append(_top(kw, pos, candidates, positive=True))
         # A council's top k from each of its reports (up to PER_COUNCIL_REPORTS of them): its reports
         # repeat one another, and k passages for all of them would be k copies of one finding.
-        fused = _fuse(rankings)[: k * max(1, min(len(g), PER_COUNCIL_REPORTS))]
+        everything = _fuse(rankings)
+        fused = everything[: k * max(1, min(len(g), PER_COUNCIL_REPORTS))]
+        # Fusing by rank favours a passage every signal ranks fairly well over one that a single
+        # signal ranks first (a name such as "Signs of Safety", which only the keywords catch); a
+        # council is listed on its one best sentence, so the head of each ranking is kept too.
+        heads, have = {p for r in rankings for p, _ in r[:HEADS]}, {p for p, _ in fused}
+        fused += [(p, s) for p, s in everything if p in heads and p not in have]
         out.append(tuple(
             to_passage(store, p, score=round(s, 6), similarity=round(float(store.gen.chunk_vector(p) @ qvec), 6)) for p, s in fused
         ))

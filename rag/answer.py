@@ -235,11 +235,12 @@ def has_name(text: str, common: frozenset[str]) -> bool:
 
 def evidence_score(store: IndexStore, question: str, focus: str, best: float, rows: list[int]) -> float:
     """How well the chosen sentences answer the question: the best sentence's score, less what
-    the question asks that the reports never mention (e.g. a "budget" in reports that give none),
+    the question asks that the reports never mention (e.g. a "budget" in reports that give none;
+    not its framing words: "mention" in "Which reports mention advocacy?" asks nothing of them),
     less a missing count of what a "how many" question counts, less a missing name when one
     is asked for."""
     idf = store.idf()
-    q_terms = set(terms(focus or question))
+    q_terms = set(terms(focus)) if focus else content_terms(question)
     if q_terms and idf:
         floor = min(idf.values())
         weight = {t: idf.get(t, max(idf.values())) - floor + 0.1 for t in q_terms}

@@ -11,6 +11,7 @@ import re
 
 import pytest
 
+from index.text import terms
 from index.types import ReportMeta
 from rag.scope import MAX_COMPARED, across_match, scope_question
 
@@ -88,9 +89,43 @@ def test_batched_search_finds_what_each_council_search_finds(dated_index, settin
     batched = search_each(store, sc.search_text, qvec, 5, sc.groups)
     for g, got in zip(sc.groups, batched):
         one = search(store, sc.search_text, qvec, 5, list(g))
-        # The same passages; a fused score may differ by a rank where two passages tie in one ranking.
-        assert {p.chunk_id for p in got} == {p.chunk_id for p in one}
-        assert [p.score for p in got] == pytest.approx([p.score for p in one], abs=1e-3)
+        # The same passages, then the head of each ranking that fusion left out; a fused score may
+        # differ by a rank where two passages tie in one ranking.
+        assert {p.chunk_id for p in got[: len(one)]} == {p.chunk_id for p in one}
+        assert [p.score for p in got[: len(one)]] == pytest.approx([p.score for p in one], abs=1e-3)
+        rankings = [
+            store.dense_search(qvec.tolist(), 30, list(g)),
+            store.sentence_search(qvec, 30, list(g)),
+            store.keyword_search(terms(sc.search_text), 30, list(g)),
+        ]
+        heads = {store.chunks[r[0][0]].id for r in rankings if r}
+        assert {p.chunk_id for p in got[len(one) :]} == heads - {p.chunk_id for p in one}
+
+
+def test_a_passage_only_the_keywords_rank_first_is_searched(dated_index, settings, embeddings):
+    import numpy as np
+
+    from index.store import open_store
+    from rag.across import search_each
+
+    store = open_store(dated_index, settings)
+    # "Signs of Safety" is a name: the keyword ranking puts its passage first, the dense and
+    # sentence rankings do not, and fused by rank it falls outside each council's top k.
+    sc = scope_question("Which councils mention Signs of Safety?", store.reports)
+    qvec = np.asarray(embeddings.embed_query(sc.search_text), dtype="float32")
+    for g, got in zip(sc.groups, search_each(store, sc.search_text, qvec, 5, sc.groups)):
+        first = store.keyword_search(terms(sc.search_text), 1, list(g))
+        assert store.chunks[first[0][0]].id in {p.chunk_id for p in got}
+
+
+def test_framing_words_the_reports_never_use_cost_no_evidence(store):
+    from rag.answer import evidence_score
+
+    # "mention" frames the question; no report uses it, and it asks nothing of them.
+    assert "mention" not in store.idf()
+    assert evidence_score(store, "Which reports mention advocacy?", "", 0.6, []) == 0.6
+    # A word of what is asked that no report holds still costs evidence.
+    assert evidence_score(store, "Which reports mention advocacy zorblats?", "", 0.6, []) < 0.5
 
 
 def test_a_council_whose_reports_answer_is_listed_alone(ask):
