@@ -35,7 +35,6 @@ import html
 import json
 import logging
 import os
-import platform
 import re
 import shutil
 import socket
@@ -511,16 +510,6 @@ def write_results(result: LoadResult, out_dir: Path) -> None:
     result.markdown_path.write_text(markdown(result), encoding="utf-8")
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
@@ -547,6 +536,7 @@ def run_load(
     ``keep``, the working folder (index, chat log) is left in place and named in the warnings.
     """
     from eval.runner import DEFAULT_QA, _git_commit, default_out_dir
+    from eval.scale import machine
 
     check_bounds(sessions, questions)
     if timeout is None or timeout <= 0:
@@ -612,10 +602,7 @@ def run_load(
         "timeout_s": timeout,
         "server_errors_logged": server_errors,
         "load_average": {"before": load_before, "at_burst": timings["load_at_burst"], "end": load_end},
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "cpu_model": _cpu_model(),
-        "python": platform.python_version(),
+        **machine(),
         "gradio_client": getattr(gradio_client, "__version__", "?"),
         "latency": "wall time from submit to the finished answer (queueing and sentence-by-sentence display included)",
     }

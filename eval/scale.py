@@ -198,6 +198,16 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def machine() -> dict:
+    """The machine a benchmark ran on: CPUs in all and usable (what nproc says), their model, Python."""
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "python": platform.python_version(),
+    }
+
+
 # ---------------------------------------------------------------- the two measuring processes
 
 
@@ -647,10 +657,7 @@ def _result(rows, ns, started_at, t_run, seed, qa_path, questions, settings, iso
         "embedding_batch_size": s.embedding_batch_size,
         "chroma": f"server {s.chroma_host}:{s.chroma_port}" if s.chroma_host else "on disk (PersistentClient in the index folder)",
         "isolated": isolate,
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "cpu_model": cpu_model(),
-        "python": platform.python_version(),
+        **machine(),
         "platform": platform.platform(),
     }
     meta["ns_measured"] = [r["n"] for r in rows]
