@@ -517,6 +517,19 @@ def _loadavg() -> list[float]:
 # ---------------------------------------------------------------- the run
 
 
+def _check_inputs(qa_path: Path, index_dir, reports_dir) -> None:
+    """A sentence now for a question set, index or reports folder that is missing: in the preparing
+    process it would be a traceback, after a minute of work."""
+    from rag.errors import EvalSetError, IndexMissingError, ReportsDirError
+
+    if not qa_path.is_file():
+        raise EvalSetError(f"The question set {qa_path} does not exist: give the path of a .jsonl file.")
+    if index_dir and not Path(index_dir).is_dir():
+        raise IndexMissingError(index_dir)
+    if reports_dir and not Path(reports_dir).is_dir():
+        raise ReportsDirError(reports_dir, "no such folder")
+
+
 def run_load(
     sessions: int = DEFAULT_SESSIONS,
     questions: int = DEFAULT_QUESTIONS,
@@ -541,6 +554,7 @@ def run_load(
     check_bounds(sessions, questions)
     if timeout is None or timeout <= 0:
         raise ValueError(f"the load benchmark's time limit must be positive, not {timeout}")
+    _check_inputs(Path(qa_path or DEFAULT_QA), index_dir, reports_dir)
     out = Path(out_dir) if out_dir else default_out_dir()
     work_dir = Path(tempfile.mkdtemp(prefix="arolwg-load-"))
     warnings: list[str] = []

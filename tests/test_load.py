@@ -159,3 +159,19 @@ def test_a_zero_load_option_is_refused_not_taken_for_its_default(monkeypatch, ca
     monkeypatch.setattr(eval.load, "_run_prepare", lambda *a, **kw: pytest.fail("the load benchmark ran with its default"))
     assert main(["eval", *argv]) == 1
     assert capsys.readouterr().err == says + "\n"
+
+
+def test_a_missing_question_set_index_or_reports_folder_is_one_sentence_before_any_work(monkeypatch, capsys, tmp_path):
+    import eval.load
+    from rag.cli import main
+
+    monkeypatch.setattr(eval.load, "_run_prepare", lambda *a, **kw: pytest.fail("the load benchmark started its process"))
+    none = tmp_path / "none"
+    for flag, says in (
+        ("--qa", f"The question set {none} does not exist: give the path of a .jsonl file."),
+        ("--index", f"There is no Arolwg index at {none}: build one with `arolwg index --index {none}` "
+                    "(or set AROLWG_INDEX_DIR to an existing index)."),
+        ("--reports", f"Cannot read reports from {none}: no such folder."),
+    ):
+        assert main(["eval", "--load", "2", flag, str(none)]) == 1
+        assert capsys.readouterr().err == says + "\n"
