@@ -272,7 +272,8 @@ def wait_until_up(url: str, proc: subprocess.Popen, log_path: Path, timeout: flo
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:
-            raise RuntimeError(f"arolwg chat did not answer on {url} within {timeout:.0f} s (its log: {log_path})")
+            tail = log_path.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"arolwg chat did not answer on {url} within {timeout:.0f} s; the end of its log:\n{tail}")
         time.sleep(0.1)
 
 
@@ -589,6 +590,16 @@ def run_load(
         deadline = time.monotonic() + timeout
         records, timings = run_sessions(url, plan, k=prepared["k"], deadline=deadline, progress=progress)
         load_end = _loadavg()
+    except BaseException:
+        if proc is not None:
+            stop(proc)
+            proc = None
+        # A failed run's folder (an index copy, logs) is not left behind: its error quotes the log's end.
+        if keep:
+            log.warning("the failed load run's index and logs are kept in %s", work_dir)
+        else:
+            shutil.rmtree(work_dir, ignore_errors=True)
+        raise
     finally:
         if proc is not None:
             stop(proc)

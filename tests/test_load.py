@@ -175,3 +175,21 @@ def test_a_missing_question_set_index_or_reports_folder_is_one_sentence_before_a
     ):
         assert main(["eval", "--load", "2", flag, str(none)]) == 1
         assert capsys.readouterr().err == says + "\n"
+
+
+def test_a_failed_run_leaves_no_working_folder_unless_asked_to_keep_it(monkeypatch, tmp_path):
+    import tempfile
+
+    import eval.load
+
+    def fail(*a, **kw):
+        raise RuntimeError("preparing the load benchmark failed (exit 1):\nthe log")
+
+    monkeypatch.setattr(eval.load, "_run_prepare", fail)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(RuntimeError, match="preparing the load benchmark failed"):
+        eval.load.run_load(2, 1, out_dir=tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(RuntimeError, match="preparing the load benchmark failed"):
+        eval.load.run_load(2, 1, out_dir=tmp_path / "out", keep=True)
+    assert [p.name.startswith("arolwg-load-") for p in tmp_path.iterdir()] == [True]
