@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from tests.conftest import CARDIFF, REPO, WREXHAM
+from conftest import CARDIFF, REPO, WREXHAM
 
 LEADERSHIP = (
     "Strong and confident leadership from leaders and senior managers who demonstrate an accurate "
@@ -207,7 +207,7 @@ def test_findings_tab_over_http(built_index, embeddings):
     """A live server's findings API: each session gets its own rows, and the CSV downloads."""
     import urllib.request
 
-    from tests.test_ui_live import client, start_server
+    from test_ui_live import client, start_server
 
     demo, url = start_server(built_index, embeddings)
     try:
@@ -229,7 +229,7 @@ def test_findings_tab_over_http(built_index, embeddings):
 @pytest.mark.slow
 def test_findings_tab_in_the_browser(built_index, embeddings):
     """Headless Chromium: the tab fills on opening, a row selected after sorting shows its own finding's card."""
-    from tests.test_ui_live import ARTIFACTS, open_browser, start_server
+    from test_ui_live import ARTIFACTS, open_browser, start_server
 
     demo, url = start_server(built_index, embeddings)
     try:
