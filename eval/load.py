@@ -664,6 +664,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the load benchmark from parsed ``arolwg eval`` arguments; print its figures."""
     from rich.console import Console
+    from rich.markup import escape  # notes name files and quote errors
 
     from eval.runner import with_progress_bar
 
@@ -695,7 +696,7 @@ def run(args: argparse.Namespace) -> int:
                   f"{result.meta['cpus_usable']} CPUs. Results: {result.json_path}, {result.markdown_path}",
                   soft_wrap=True, highlight=False)
     for w in result.warnings:
-        console.print(f"[yellow]Note:[/yellow] {w}", soft_wrap=True, highlight=False)
+        console.print(f"[yellow]Note:[/yellow] {escape(w)}", soft_wrap=True, highlight=False)
     ok = s["all"]["success_rate"] == 1.0 and not s["cross_talk"]
     return 0 if ok else 1
 

@@ -869,6 +869,7 @@ def with_progress_bar(label: str, call: Callable[[Progress], object], errors: tu
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark from parsed CLI arguments; print a table with ratios to the tutorial pipeline."""
     from rich.console import Console
+    from rich.markup import escape  # skipped lines and notes quote the set's and reports' words
 
     from eval.report import rich_table
 
@@ -895,9 +896,9 @@ def run(args: argparse.Namespace) -> int:
         highlight=False,
     )
     for s in result.skipped:
-        console.print(f"[yellow]Skipped:[/yellow] {s['message']}", soft_wrap=True, highlight=False)
+        console.print(f"[yellow]Skipped:[/yellow] {escape(s['message'])}", soft_wrap=True, highlight=False)
     for w in result.warnings:
-        console.print(f"[yellow]Note:[/yellow] {w}", soft_wrap=True, highlight=False)
+        console.print(f"[yellow]Note:[/yellow] {escape(w)}", soft_wrap=True, highlight=False)
     if result.sweep and result.sweep.get("best"):
         b = result.sweep["best"]
         console.print(

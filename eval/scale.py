@@ -705,6 +705,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the scale benchmark from parsed ``arolwg eval`` arguments; print the table and the targets."""
     from rich.console import Console
+    from rich.markup import escape  # notes name files and quote errors
 
     from eval.runner import with_progress_bar
     from eval.scale_report import rich_table
@@ -737,7 +738,7 @@ def run(args: argparse.Namespace) -> int:
         if r.get("work_dir"):
             console.print(f"N={r['n']}: corpus and index kept in {r['work_dir']}", soft_wrap=True, highlight=False)
     for w in result.warnings:
-        console.print(f"[yellow]Note:[/yellow] {w}", soft_wrap=True, highlight=False)
+        console.print(f"[yellow]Note:[/yellow] {escape(w)}", soft_wrap=True, highlight=False)
     return 0
 
 

@@ -238,3 +238,18 @@ def test_a_benchmark_error_is_printed_as_written_whatever_brackets_it_holds(caps
 
     assert with_progress_bar("eval", fail) is None
     assert capsys.readouterr().err == "The set [/tmp/qa.jsonl] has a line [bold] that is not JSON.\n"
+
+
+def test_cli_prints_skipped_lines_and_notes_as_written(tmp_path, built_index, capsys):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    odd = json.dumps({"id": "odd", "question": "Q?", "facts": ["x"], "kind": "fact",
+                      "evidence": [{"source": "[/draft] notes.txt", "quote": "x"}]})
+    qa = subset(tmp_path, pick_ids()[:1], [odd])
+    args = parser.parse_args(["--qa", str(qa), "--index", str(built_index), "--configs", "bm25", "--out", str(tmp_path / "o"),
+                              "--no-sweep"])
+    assert run(args) == 0
+    out = capsys.readouterr().out
+    assert "names the report '[/draft] notes.txt', which is not in the index" in " ".join(out.split())
