@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -35,6 +36,74 @@ def model_name(path: str) -> str:
     return p.parent.name if p.name == "model" else p.name
 
 
+_MODULES = ["sentence_transformers.models.Transformer", "sentence_transformers.models.Pooling"]
+
+
+def _mean_pooling_config(path: str) -> dict | None:
+    """(max_seq_length, normalize) of a model folder that is a transformer, mean pooling and an
+    optional Normalize, with no prompts: the shape :class:`_MeanPooling` reproduces. None otherwise."""
+    try:
+        folder = Path(path)
+        modules = json.loads((folder / "modules.json").read_text())
+        types = [m["type"] for m in modules]
+        if [m["path"] for m in modules[:1]] != [""] or types[:2] != _MODULES:
+            return None
+        if types[2:] not in ([], ["sentence_transformers.models.Normalize"]):
+            return None
+        pooling = json.loads((folder / modules[1]["path"] / "config.json").read_text())
+        modes = {k for k, v in pooling.items() if k.startswith("pooling_mode") and v}
+        if modes != {"pooling_mode_mean_tokens"}:
+            return None
+        st_config = folder / "config_sentence_transformers.json"
+        if st_config.is_file() and json.loads(st_config.read_text()).get("prompts"):
+            return None
+        bert = json.loads((folder / "sentence_bert_config.json").read_text())
+        if bert.get("do_lower_case"):
+            return None
+        return {"max_seq_length": int(bert["max_seq_length"]), "normalize": len(types) == 3}
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
+
+
+class _MeanPooling:
+    """The model's forward pass and mean pooling through transformers alone, for short texts
+    (questions, words, claims).
+
+    This is the model card's own "Usage (HuggingFace Transformers)" for a mean-pooling
+    sentence-transformers model, and gives its vectors (a test compares them with
+    sentence-transformers'). A process that only asks questions then never imports
+    sentence-transformers, whose import (scikit-learn and more) costs about 3 s and 170 MB:
+    most of a new process's time to its first answer and a sixth of its memory.
+    """
+
+    def __init__(self, path: str, max_seq_length: int, normalize: bool) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModel.from_pretrained(path).eval()
+        self.max_seq_length = max_seq_length
+        self.normalize = normalize
+        self.dim = int(self.model.config.hidden_size)
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        import torch
+
+        out = np.zeros((len(texts), self.dim), "float32")
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        with torch.inference_mode():
+            for b in range(0, len(order), batch_size):
+                idx = order[b : b + batch_size]
+                enc = self.tokenizer([texts[i] for i in idx], padding=True, truncation="longest_first",
+                                     max_length=self.max_seq_length, return_tensors="pt")
+                tokens = self.model(**enc).last_hidden_state
+                mask = enc["attention_mask"].unsqueeze(-1).to(tokens.dtype)
+                vecs = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                if self.normalize:
+                    vecs = torch.nn.functional.normalize(vecs, p=2, dim=1)
+                out[idx] = vecs.float().numpy()
+        return out
+
+
 class SentenceTransformerEmbeddings(Embeddings):
     """Normalised sentence-transformers vectors, so a dot product is a cosine similarity.
 
@@ -48,7 +117,10 @@ class SentenceTransformerEmbeddings(Embeddings):
         self.name = model_name(path)
         self.batch_size = batch_size
         self._model = None
+        self._light: _MeanPooling | None = None
+        self._light_config = _mean_pooling_config(path)
         self._lock = threading.Lock()
+        self._light_lock = threading.Lock()
 
     @property
     def model(self):
@@ -71,10 +143,50 @@ class SentenceTransformerEmbeddings(Embeddings):
                     log.info("loaded embedding model %s", self.path)
         return self._model
 
+    def _short_texts_encoder(self) -> _MeanPooling | None:
+        """The transformers-only encoder (None: the folder is not a mean-pooling model, or
+        sentence-transformers is loaded already and serves as well)."""
+        if self._light_config is None or (self._model is not None and self._light is None):
+            return None
+        if self._light is None:
+            with self._light_lock:
+                if self._light is None:
+                    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+                    try:
+                        self._light = _MeanPooling(self.path, **self._light_config)
+                    except Exception as exc:  # noqa: BLE001 - any load failure is one message to the user
+                        raise ModelLoadError(self.path, str(exc).splitlines()[0][:200]) from exc
+                    log.info("loaded embedding model %s (transformers only)", self.path)
+        return self._light
+
+    def load_in_background(self) -> None:
+        """Start loading the model in a thread, so a new process reads its index meanwhile.
+
+        Importing torch and reading the weights is most of a new process's time to its first
+        answer, and reading a large index is the next most: on two cores they overlap. A failure
+        here is only logged: the first real use raises it again, as one sentence.
+        """
+        if self._model is not None or self._light is not None or self._lock.locked() or self._light_lock.locked():
+            return
+
+        def load() -> None:
+            try:
+                if self._short_texts_encoder() is None:
+                    self.model  # noqa: B018 - the property loads the model
+            except Exception as exc:  # noqa: BLE001 - raised again where it is used
+                log.debug("loading the model in the background failed: %s", exc)
+
+        threading.Thread(target=load, name="arolwg-model-load", daemon=True).start()
+
     def encode(self, texts: list[str], show_progress: bool = False):
         """Vectors as a float32 numpy array of shape (len(texts), dim)."""
         if not texts:
             return np.zeros((0, self.dim), dtype="float32")
+        light = self._short_texts_encoder()
+        if light is not None:
+            return light.encode(list(texts), self.batch_size)
         return self.model.encode(
             texts,
             batch_size=self.batch_size,
@@ -85,6 +197,8 @@ class SentenceTransformerEmbeddings(Embeddings):
 
     @property
     def dim(self) -> int:
+        if self._model is None and self._light_config is not None:
+            return self._short_texts_encoder().dim
         m = self.model
         get = getattr(m, "get_embedding_dimension", None) or m.get_sentence_embedding_dimension
         return int(get())

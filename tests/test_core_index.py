@@ -6,6 +6,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import CARDIFF, REPORTS, WREXHAM
@@ -310,3 +311,52 @@ def test_missing_and_foreign_index_dirs_are_refused(tmp_path, settings, embeddin
     with pytest.raises(ForeignIndexError):
         build_index(REPORTS, foreign, settings=settings, embeddings=embeddings)
     assert [p.name for p in foreign.iterdir()] == ["cat.jpg"]
+
+
+def test_the_model_loads_in_the_background_and_a_failure_waits_for_its_use(tmp_path, embeddings):
+    """A new process starts loading the model while it reads its index; a model that cannot load
+    says so (one sentence) where it is used, not from the background thread."""
+    import threading
+    import time
+
+    from index.embeddings import SentenceTransformerEmbeddings
+    from rag.errors import ModelLoadError
+
+    fresh = SentenceTransformerEmbeddings(embeddings.path)
+    fresh.load_in_background()
+    deadline = time.monotonic() + 120
+    while fresh._light is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fresh._light is not None and fresh._model is None  # what a question needs, and only that
+    assert fresh.encode(["carers' assessments"]).shape == (1, 384)
+
+    broken = SentenceTransformerEmbeddings(str(tmp_path / "no-model"))
+    broken.load_in_background()  # logs, raises nothing
+    for t in [t for t in threading.enumerate() if t.name == "arolwg-model-load"]:
+        t.join(timeout=30)
+    with pytest.raises(ModelLoadError) as err:
+        broken.model
+    assert str(err.value) == (
+        f"The embedding model {tmp_path / 'no-model'} could not be loaded (no such folder): set "
+        "AROLWG_EMBEDDING_MODEL to a local sentence-transformers folder, or reinstall Arolwg."
+    )
+
+
+def test_questions_are_encoded_without_sentence_transformers_to_the_same_vectors(embeddings):
+    """The transformers-only path a query process uses gives sentence-transformers' vectors."""
+    from index.embeddings import SentenceTransformerEmbeddings, _mean_pooling_config
+
+    assert _mean_pooling_config(embeddings.path) == {"max_seq_length": 256, "normalize": True}
+    texts = [
+        "What must Wrexham improve about carers' assessments?",
+        "advocacy",
+        "Cyngor Bwrdeistref Sirol Wrecsam – gwasanaethau cymdeithasol ✓",
+        " ".join(["The local authority must ensure that supervision is regular and recorded."] * 40),  # > 256 tokens
+    ]
+    fresh = SentenceTransformerEmbeddings(embeddings.path, batch_size=3)
+    light = fresh.encode(texts)
+    assert fresh._light is not None and fresh._model is None  # sentence-transformers never loaded
+    reference = embeddings.model.encode(texts, batch_size=3, normalize_embeddings=True, convert_to_numpy=True)
+    assert light.shape == (4, 384) and light.dtype == np.float32
+    assert float(np.abs(light - reference).max()) < 1e-5
+    assert fresh.dim == 384 and len(fresh.embed_query(texts[0])) == 384
