@@ -669,6 +669,69 @@ def _result(rows, ns, started_at, t_run, seed, qa_path, questions, settings, iso
     return result
 
 
+def requery(
+    json_path: str | Path, *, out_dir: str | Path | None = None, progress: Progress | None = None, write: bool = True
+) -> ScaleResult:
+    """Measure again the query side of a kept run (``--scale-keep``) on its own indexes.
+
+    For a change that touches only answering (not indexing): each N's index, left where the run kept
+    it, is asked the same questions by a new query process, as :func:`run_scale` does, and the
+    query-side figures (first answer, latency, memory, quality, which councils) replace the old
+    ones. The indexing figures stay those of the original run; ``meta`` says which commit measured
+    which side.
+    """
+    try:
+        old = json.loads(Path(json_path).read_text())
+        rows = [dict(r) for r in old["rows"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RuntimeError(f"Cannot read the scale benchmark's results {json_path} ({exc}): give its scale.json.") from exc
+    missing = [r["n"] for r in rows if not (r.get("work_dir") and (Path(r["work_dir"]) / "index").is_dir())]
+    if missing:
+        raise RuntimeError(
+            f"{json_path}: the indexes of N = {', '.join(map(str, missing))} were not kept: run the benchmark "
+            "with --scale-keep first."
+        )
+    m = old["meta"]
+    qa_path = Path(m["qa_path"])
+    t_run = time.perf_counter()
+    started_at = datetime.now(timezone.utc)
+    for i, row in enumerate(rows):
+        n = row["n"]
+
+        def tick(done: int, total: int, message: str, i: int = i, n: int = n) -> None:
+            if progress:
+                progress(int(100 * (i + (done / total if total else 0))), 100 * len(rows), f"N={n}: {message}")
+
+        load_before = [round(x, 2) for x in os.getloadavg()]
+        tmp = Path(row["work_dir"])
+        q, t_start = _run_child(
+            "query",
+            {"index": str(tmp / "index"), "qa": str(qa_path), "limit": m.get("questions_limit"), "which": True, "seed": m.get("seed", 0)},
+            tmp / "requery.log",
+            tick,
+        )
+        q["first_answer_s"] = q.pop("first_answer_at") - t_start
+        row.update(q)
+        row["requery_load"] = [load_before, [round(x, 2) for x in os.getloadavg()]]
+    from eval.runner import _git_commit
+
+    result = _result(rows, m["ns"], datetime.fromisoformat(m["started"]), t_run, m.get("seed", 0), qa_path,
+                     m.get("questions_limit"), None, m.get("isolated", True), write_to=None)
+    result.meta.update({
+        "seconds": m.get("seconds"),
+        "git_commit": m.get("git_commit"),
+        "query_side_git_commit": _git_commit(),
+        "query_side_measured": started_at.isoformat(timespec="seconds"),
+        "query_side_seconds": round(time.perf_counter() - t_run, 1),
+    })
+    if write:
+        from eval.runner import default_out_dir
+        from eval.scale_report import write_outputs
+
+        write_outputs(result, Path(out_dir) if out_dir else default_out_dir())
+    return result
+
+
 # ---------------------------------------------------------------- CLI
 
 
@@ -700,6 +763,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--scale-seed", type=int, default=0, metavar="S", help="seed of the synthetic corpora (default 0)")
     g.add_argument("--scale-keep", action="store_true", help="keep each N's corpus and index (their folders are listed)")
+    g.add_argument(
+        "--scale-requery",
+        metavar="FILE",
+        default=None,
+        help="measure again only the query side (first answer, latency, memory, quality) of a run kept with "
+        "--scale-keep, whose scale.json is FILE, on its own indexes: for a change to answering alone",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -710,9 +780,12 @@ def run(args: argparse.Namespace) -> int:
     from eval.runner import with_progress_bar
     from eval.scale_report import rich_table
 
+    requery_from = getattr(args, "scale_requery", None)
     result = with_progress_bar(
         "scale",
-        lambda progress: run_scale(
+        lambda progress: requery(requery_from, out_dir=getattr(args, "out", None), progress=progress)
+        if requery_from
+        else run_scale(
             args.scale,
             qa_path=getattr(args, "qa", None),
             questions=getattr(args, "scale_questions", None),
@@ -755,7 +828,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.child:
         return _child_main(args.child, json.loads(args.child_args))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    if args.scale is None:  # --scale "" is refused by parse_ns, not taken for the hour-long default
+    if args.scale is None and not args.scale_requery:  # --scale "" is refused by parse_ns, not taken for the hour-long default
         args.scale = ",".join(map(str, DEFAULT_NS))
     return run(args)
 

@@ -95,7 +95,15 @@ def to_markdown(result: ScaleResult, chart_name: str | None) -> str:
         f"Machine: {meta['cpus_usable']} CPUs usable of {meta['cpu_count']} ({meta['cpu_model']}), "
         f"Python {meta['python']}; the load average (1 minute) before and after each N is in the table: "
         "times grow with load. "
-        f"Vectors: Chroma {meta['chroma']}. Embedding batch size {meta['embedding_batch_size']}.",
+        f"Vectors: Chroma {meta['chroma']}. Embedding batch size {meta['embedding_batch_size']}."
+        + (
+            f" The query side (new process to first answer, warm latency, query RSS, quality, which councils) was "
+            f"measured again on the same kept indexes on {meta['query_side_measured']} (commit "
+            f"{meta.get('query_side_git_commit') or 'unknown'}, `--scale-requery`, {meta['query_side_seconds']} s; load "
+            "before and after each N in the JSON, `requery_load`); the indexing columns are the run's."
+            if meta.get("query_side_measured")
+            else ""
+        ),
         "",
         "Each corpus is the two bundled reports plus N - 2 **synthetic** copies made on the fly in a temporary "
         "folder (`eval/synthetic.py`, seed "

@@ -394,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
                 from eval.load import run as run_load
 
                 return run_load(args)
-            if getattr(args, "scale", None) is not None:
+            if getattr(args, "scale", None) is not None or getattr(args, "scale_requery", None):
                 from eval.scale import run as run_scale
 
                 return run_scale(args)
