@@ -77,7 +77,11 @@ class _MeanPooling:
     """
 
     def __init__(self, path: str, max_seq_length: int, normalize: bool) -> None:
-        from transformers import AutoModel, AutoTokenizer
+        # From their modules, not transformers' lazy top level: with several threads asking a new
+        # process their first questions at once (a test does), the top level was sometimes met
+        # half-initialised: "cannot import name 'AutoModel' from 'transformers'".
+        from transformers.models.auto.modeling_auto import AutoModel
+        from transformers.models.auto.tokenization_auto import AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.model = AutoModel.from_pretrained(path).eval()
@@ -160,25 +164,6 @@ class SentenceTransformerEmbeddings(Embeddings):
                         raise ModelLoadError(self.path, str(exc).splitlines()[0][:200]) from exc
                     log.info("loaded embedding model %s (transformers only)", self.path)
         return self._light
-
-    def load_in_background(self) -> None:
-        """Start loading the model in a thread, so a new process reads its index meanwhile.
-
-        Importing torch and reading the weights is most of a new process's time to its first
-        answer, and reading a large index is the next most: on two cores they overlap. A failure
-        here is only logged: the first real use raises it again, as one sentence.
-        """
-        if self._model is not None or self._light is not None or self._lock.locked() or self._light_lock.locked():
-            return
-
-        def load() -> None:
-            try:
-                if self._short_texts_encoder() is None:
-                    self.model  # noqa: B018 - the property loads the model
-            except Exception as exc:  # noqa: BLE001 - raised again where it is used
-                log.debug("loading the model in the background failed: %s", exc)
-
-        threading.Thread(target=load, name="arolwg-model-load", daemon=True).start()
 
     def encode(self, texts: list[str], show_progress: bool = False):
         """Vectors as a float32 numpy array of shape (len(texts), dim)."""

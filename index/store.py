@@ -31,6 +31,7 @@ import logging
 import math
 import os
 import shutil
+import sys
 import threading
 import uuid
 from dataclasses import asdict, dataclass
@@ -269,6 +270,14 @@ def write_segment(index_dir: Path, seg: Segment) -> None:
         raise
 
 
+_SECTIONS: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _shared_section(section: tuple[str, ...]) -> tuple[str, ...]:
+    """One tuple object for each distinct heading path, whichever segment reads it."""
+    return _SECTIONS.setdefault(section, section)
+
+
 def _read_jsonl(path: Path) -> list:
     """The records of a JSON Lines file, parsed as one JSON array (one parser call per file, not
     per line: a new process reads every segment before its first answer)."""
@@ -276,21 +285,29 @@ def _read_jsonl(path: Path) -> list:
     return json.loads("[" + text.replace("\n", ",") + "]") if text else []
 
 
-def read_segment(index_dir: Path, key: str, *, vectors: bool = True, extras: bool = False) -> Segment:
-    """Read a segment back; FileNotFoundError/ValueError if it is missing or damaged."""
+def read_segment(
+    index_dir: Path, key: str, *, vectors: bool = True, extras: bool = False, sentences: bool = True
+) -> Segment:
+    """Read a segment back; FileNotFoundError/ValueError if it is missing or damaged.
+
+    ``sentences=False`` leaves its sentences out (empty), for a reader that takes only their bounds.
+    """
     path = segments_dir(index_dir) / key
     n = int((path / "done").read_text())
     meta = ReportMeta(**json.loads((path / "meta.json").read_text()))
     chunks = []
+    report_id = sys.intern(meta.report_id)
     for d in _read_jsonl(path / "chunks.jsonl"):
-        d["section"] = tuple(d["section"])
+        # Every passage of a report names it and most share their headings: one copy of each.
+        d["report_id"] = report_id if d["report_id"] == report_id else d["report_id"]
+        d["section"] = _shared_section(tuple(sys.intern(h) for h in d["section"]))
         chunks.append(Chunk(**d))
-    sentences = [Sentence(cid, text, start, end) for cid, text, start, end in _read_jsonl(path / "sentences.jsonl")]
+    sents = [Sentence(cid, text, start, end) for cid, text, start, end in _read_jsonl(path / "sentences.jsonl")] if sentences else []
     if len(chunks) != n:
         raise ValueError(f"segment {key} has {len(chunks)} chunks, not {n}")
     cv = np.load(path / "chunk_vecs.npy") if vectors else np.zeros((0, 0), "float32")
     sv = np.load(path / "sent_vecs.npy") if vectors else np.zeros((0, 0), "float32")
-    if vectors and (len(cv) != len(chunks) or len(sv) != len(sentences)):
+    if vectors and (len(cv) != len(chunks) or (sentences and len(sv) != len(sents))):
         raise ValueError(f"segment {key} has vectors for {len(cv)} chunks and {len(sv)} sentences")
     terms: list[list[str]] = []
     vocab: list[str] = []
@@ -301,7 +318,7 @@ def read_segment(index_dir: Path, key: str, *, vectors: bool = True, extras: boo
         vocab, common = words["vocab"], words["common"]
         if len(terms) != len(chunks):
             raise ValueError(f"segment {key} has terms for {len(terms)} of {len(chunks)} chunks")
-    return Segment(key, meta, "", chunks, sentences, cv, sv, terms, vocab, common)
+    return Segment(key, meta, "", chunks, sents, cv, sv, terms, vocab, common)
 
 
 # What reading a damaged file raises (a truncated .npy raises ValueError, a truncated JSON file
@@ -483,6 +500,9 @@ class _Sentences:
         return self._bounds[:, 0]
 
 
+_MAPPED_SEGMENTS = 64
+
+
 class HalfVectors:
     """Unit vectors kept in half precision, read as float32: ``vecs @ q`` and ``vecs[rows]``.
 
@@ -543,15 +563,16 @@ class Generation:
             self.reports[rid] = ReportMeta(**{k: v for k, v in r.items() if k in ReportMeta.__dataclass_fields__})
             self.segments[rid] = r["segment"]
             try:
-                seg = read_segment(self.index_dir, r["segment"], vectors=False)
+                seg = read_segment(self.index_dir, r["segment"], vectors=False, sentences=False)
+                first = len(self.chunks)
+                local = {c.id: first + i for i, c in enumerate(seg.chunks)}
+                # Only each sentence's bounds are kept (its text is a slice of its passage's).
+                bounds.extend([(local[cid], start, end) for cid, _, start, end in _read_jsonl(
+                    segments_dir(self.index_dir) / r["segment"] / "sentences.jsonl")])
             except _DAMAGE as exc:
                 raise IndexDamagedError(index_dir, f"the passages of {rid} cannot be read") from exc
-            first = len(self.chunks)
             self._chunk_home.append((r["segment"], first))
-            local = {c.id: first + i for i, c in enumerate(seg.chunks)}
             self.chunks.extend(seg.chunks)
-            for s in seg.sentences:
-                bounds.append((local[s.chunk_id], s.start, s.end))
         n_sent = len(bounds)
         self.sentences = _Sentences(self.chunks, np.asarray(bounds, dtype=np.int64).reshape(-1, 3))
         # Sentence vectors are searched in full on every query, so they live in one array, filled
@@ -572,7 +593,8 @@ class Generation:
         self.sent_vecs = HalfVectors(half)
         if row != n_sent:
             raise IndexDamagedError(index_dir, "its sentence vectors do not match its sentences")
-        self._chunk_vecs: dict[str, np.ndarray] = {}
+        self._chunk_vecs: dict[str, np.ndarray] = {}  # segment key -> its mapped passage vectors, oldest first
+        self._vec_lock = threading.Lock()
         self._homes = np.asarray([f for _, f in self._chunk_home], dtype=np.int64)
         try:
             lex = json.loads((path / "lexicon.json").read_text())
@@ -590,9 +612,15 @@ class Generation:
         """The vector of the passage at ``pos`` (read from its segment, memory-mapped)."""
         i = int(np.searchsorted(self._homes, pos, side="right")) - 1
         key, first = self._chunk_home[i]
-        vecs = self._chunk_vecs.get(key)
-        if vecs is None:
-            vecs = self._chunk_vecs[key] = np.load(segments_dir(self.index_dir) / key / "chunk_vecs.npy", mmap_mode="r")
+        with self._vec_lock:
+            vecs = self._chunk_vecs.pop(key, None)
+            if vecs is None:
+                vecs = np.load(segments_dir(self.index_dir) / key / "chunk_vecs.npy", mmap_mode="r")
+            # The most recently used segments stay mapped: a question across every council touches
+            # a passage of nearly every report, and keeping all of them mapped holds their pages.
+            self._chunk_vecs[key] = vecs
+            while len(self._chunk_vecs) > _MAPPED_SEGMENTS:
+                del self._chunk_vecs[next(iter(self._chunk_vecs))]
         return np.asarray(vecs[pos - first], dtype="float32")
 
     def source_text(self, report_id: str) -> str:

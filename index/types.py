@@ -48,7 +48,7 @@ class ReportMeta:
         return normalise_dates(self.dates)[2]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a large index holds tens of thousands in memory
 class Chunk:
     """A passage of a report: ``text`` is cleaned, ``start``/``end`` index the source text."""
 

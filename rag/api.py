@@ -109,12 +109,6 @@ def _embeddings(embeddings, settings: Settings):
     return get_embeddings(settings)
 
 
-def _warm(emb, store) -> None:
-    """In a new process, load the model while the index is read (both are needed to answer)."""
-    if store is None and hasattr(emb, "load_in_background"):
-        emb.load_in_background()
-
-
 def get_store(index_dir: str | Path | None = None, *, settings: Settings | None = None, embeddings=None) -> IndexStore:
     """The index to search; the default index is built from the bundled reports on first use."""
     settings = settings or get_settings()
@@ -165,7 +159,6 @@ def retrieve(
     check_k(k)
     check_filters(filters)
     emb = _embeddings(embeddings, settings)
-    _warm(emb, store)
     store = store or get_store(index_dir, settings=settings, embeddings=emb)
     r = retrieve_scoped(store, emb, q, k=k, filters=filters, mode=mode, scope=scope, candidates=settings.candidates)
     return list(r.passages)
@@ -212,7 +205,6 @@ def query(
     check_filters(filters)
     history = check_history(history)
     emb = _embeddings(embeddings, settings)
-    _warm(emb, store)
     store = store or get_store(index_dir, settings=settings, embeddings=emb)
     use_llm = (answerer or ("llm" if (llm is not None or settings.llm != "none") else "extractive")) == "llm"
     if use_llm and llm is None:

@@ -313,35 +313,6 @@ def test_missing_and_foreign_index_dirs_are_refused(tmp_path, settings, embeddin
     assert [p.name for p in foreign.iterdir()] == ["cat.jpg"]
 
 
-def test_the_model_loads_in_the_background_and_a_failure_waits_for_its_use(tmp_path, embeddings):
-    """A new process starts loading the model while it reads its index; a model that cannot load
-    says so (one sentence) where it is used, not from the background thread."""
-    import threading
-    import time
-
-    from index.embeddings import SentenceTransformerEmbeddings
-    from rag.errors import ModelLoadError
-
-    fresh = SentenceTransformerEmbeddings(embeddings.path)
-    fresh.load_in_background()
-    deadline = time.monotonic() + 120
-    while fresh._light is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert fresh._light is not None and fresh._model is None  # what a question needs, and only that
-    assert fresh.encode(["carers' assessments"]).shape == (1, 384)
-
-    broken = SentenceTransformerEmbeddings(str(tmp_path / "no-model"))
-    broken.load_in_background()  # logs, raises nothing
-    for t in [t for t in threading.enumerate() if t.name == "arolwg-model-load"]:
-        t.join(timeout=30)
-    with pytest.raises(ModelLoadError) as err:
-        broken.model
-    assert str(err.value) == (
-        f"The embedding model {tmp_path / 'no-model'} could not be loaded (no such folder): set "
-        "AROLWG_EMBEDDING_MODEL to a local sentence-transformers folder, or reinstall Arolwg."
-    )
-
-
 def test_questions_are_encoded_without_sentence_transformers_to_the_same_vectors(embeddings):
     """The transformers-only path a query process uses gives sentence-transformers' vectors."""
     from index.embeddings import SentenceTransformerEmbeddings, _mean_pooling_config
@@ -360,3 +331,16 @@ def test_questions_are_encoded_without_sentence_transformers_to_the_same_vectors
     assert light.shape == (4, 384) and light.dtype == np.float32
     assert float(np.abs(light - reference).max()) < 1e-5
     assert fresh.dim == 384 and len(fresh.embed_query(texts[0])) == 384
+
+
+def test_a_model_folder_that_is_missing_is_one_sentence_where_it_is_used(tmp_path):
+    from index.embeddings import SentenceTransformerEmbeddings
+    from rag.errors import ModelLoadError
+
+    broken = SentenceTransformerEmbeddings(str(tmp_path / "no-model"))
+    with pytest.raises(ModelLoadError) as err:
+        broken.embed_query("carers' assessments")
+    assert str(err.value) == (
+        f"The embedding model {tmp_path / 'no-model'} could not be loaded (no such folder): set "
+        "AROLWG_EMBEDDING_MODEL to a local sentence-transformers folder, or reinstall Arolwg."
+    )

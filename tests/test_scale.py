@@ -303,6 +303,37 @@ def test_tiny_scale_run_writes_every_result(tmp_path, embeddings):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
 
 
+def test_requery_measures_the_query_side_again_on_the_kept_indexes(tmp_path, embeddings):
+    from eval.scale import requery, run_scale
+
+    out, again, work = tmp_path / "out", tmp_path / "again", tmp_path / "work"
+    work.mkdir()
+    first = run_scale([2], questions=2, out_dir=out, isolate=False, embeddings=embeddings, work_dir=work, keep=True)
+    before = first.rows[0]
+    result = requery(out / "scale.json", out_dir=again)
+    row = result.rows[0]
+    index_side = ["passages", "chars", "windows", "index_s", "raw_encode_s", "index_over_raw", "index_peak_rss_mb",
+                  "index_mb", "add_s", "remove_s", "added", "removed", "load_before", "load_after", "seconds", "work_dir"]
+    assert [row[k] for k in index_side] == [before[k] for k in index_side]
+    assert all(row[k] > 0 and row[k] != before[k] for k in ("first_answer_s", "first_query_s"))
+    assert (row["recall@5"], row["first_answer_sources"]) == (before["recall@5"], ["ciw-cardiff-2020-12.txt"])
+    assert len(row["requery_load"]) == 2 and (again / "scale.json").is_file()
+    meta = json.loads((again / "scale.json").read_text())["meta"]
+    assert meta["git_commit"] == first.meta["git_commit"] and meta["query_side_git_commit"]
+    assert "was measured again on the same kept indexes" in (again / "scale.md").read_text()
+
+    data = json.loads((out / "scale.json").read_text())
+    data["rows"][0].pop("work_dir")
+    (tmp_path / "unkept.json").write_text(json.dumps(data))
+    with pytest.raises(RuntimeError) as err:
+        requery(tmp_path / "unkept.json", write=False)
+    assert str(err.value) == (
+        f"{tmp_path / 'unkept.json'}: the indexes of N = 2 were not kept: run the benchmark with --scale-keep first."
+    )
+    with pytest.raises(RuntimeError, match=r"^Cannot read the scale benchmark's results .*missing.json .*: give its scale.json\.$"):
+        requery(tmp_path / "missing.json", write=False)
+
+
 @pytest.mark.parametrize("k", ["0", "-2"])
 def test_scale_questions_below_one_is_refused_before_any_work(monkeypatch, capsys, k):
     import eval.scale
