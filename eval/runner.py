@@ -53,7 +53,9 @@ CORPUS_QA = EVAL_DIR / "corpus_qa.jsonl"
 CORPUS_HELDOUT_QA = EVAL_DIR / "corpus_heldout.jsonl"
 # A second such blind set (changed, time-scope, latest): `arolwg eval --qa eval/corpus_heldout2.jsonl`.
 CORPUS_HELDOUT2_QA = EVAL_DIR / "corpus_heldout2.jsonl"
-CORPUS_SETS = (CORPUS_QA, CORPUS_HELDOUT_QA, CORPUS_HELDOUT2_QA)
+# A third blind set (12 changed, 5 time-scope, 3 latest): `arolwg eval --qa eval/corpus_heldout3.jsonl`.
+CORPUS_HELDOUT3_QA = EVAL_DIR / "corpus_heldout3.jsonl"
+CORPUS_SETS = (CORPUS_QA, CORPUS_HELDOUT_QA, CORPUS_HELDOUT2_QA, CORPUS_HELDOUT3_QA)
 # Written after the answerer was tuned, from report passages qa.jsonl does not use, and never tuned
 # on: run it (`arolwg eval --qa eval/heldout.jsonl`) to see how Arolwg does on questions it has not met.
 HELDOUT_QA = EVAL_DIR / "heldout.jsonl"
