@@ -7,7 +7,8 @@ A report's inspection dates (``ReportMeta.start`` / ``.end``, ISO) are what the 
 * ``{"since": "2018"}``: inspections that ended in 2018 or later; ``{"before": "2019"}``:
   inspections that started before 2019 (a year, "YYYY-MM" or "YYYY-MM-DD");
 * ``{"latest": True}``: the newest report of each council among those the other filters allow;
-  ``{"previous": True}``: the one before it.
+  ``{"previous": True}``: the one before it; with a time ("in 2020, compared with the previous
+  inspection"), each council's report of that time and the one before it.
 
 A report whose dates could not be found is left out by every time filter. A question's own time
 words ("in 2016", "in October 2020", "since 2018", "before 2019", "the latest inspection", "at
@@ -75,7 +76,7 @@ def apply_time(reports: dict[str, ReportMeta], ids: list[str], filters: dict | N
     """The report ids of ``ids`` that the time filters in ``filters`` allow (order kept)."""
     if not filters or not any(filters.get(k) not in (None, False, [], ()) for k in TIME_KEYS):
         return ids
-    dated = [i for i in ids if _span(reports[i])]
+    dated = every_dated = [i for i in ids if _span(reports[i])]
     wanted = [p for key in ("year", "month") for p in map(period, _listed(filters.get(key))) if p]
     if wanted:  # any of the years and months asked for
         dated = [i for i in dated if any(_overlaps(_span(reports[i]), p) for p in wanted)]
@@ -83,6 +84,8 @@ def apply_time(reports: dict[str, ReportMeta], ids: list[str], filters: dict | N
         dated = [i for i in dated if _span(reports[i])[1][: len(p)] >= p]
     if (p := period(filters.get("before"))) is not None:
         dated = [i for i in dated if _span(reports[i])[0][: len(p)] < p]
+    if filters.get("previous") and (wanted or filters.get("since") or filters.get("before")):
+        return _with_previous(reports, every_dated, set(dated))
     rank = 1 if filters.get("previous") else 0 if filters.get("latest") else None
     if rank is not None:
         by_council: dict[str, list[ReportMeta]] = {}
@@ -91,6 +94,24 @@ def apply_time(reports: dict[str, ReportMeta], ids: list[str], filters: dict | N
         keep = {ms[rank].report_id for ms in map(_newest_first, by_council.values()) if len(ms) > rank}
         dated = [i for i in dated if i in keep]
     return dated
+
+
+def _with_previous(reports: dict[str, ReportMeta], ids: list[str], of_time: set[str]) -> list[str]:
+    """Each council's newest report of the time asked about and the one before it.
+
+    "How many staff answered in 2020, compared with the previous inspection?": "previous" is
+    the inspection before the 2020 one, not before the latest, and both are asked about (the two
+    read one after the other would leave no report at all).
+    """
+    by_council: dict[str, list[ReportMeta]] = {}
+    for i in ids:
+        by_council.setdefault(reports[i].authority, []).append(reports[i])
+    keep: set[str] = set()
+    for ms in map(_newest_first, by_council.values()):
+        at = next((n for n, m in enumerate(ms) if m.report_id in of_time), None)
+        if at is not None:
+            keep.update(m.report_id for m in ms[at : at + 2])
+    return [i for i in ids if i in keep]
 
 
 def describe(filters: dict) -> str:

@@ -110,6 +110,11 @@ REPS = {
         ({"latest": True}, ["c20", "w20"]),
         ({"previous": True}, ["c17", "w18"]),
         ({"before": "2019", "latest": True}, ["c17", "w18"]),  # the latest of those before 2019
+        # "in 2020, compared with the previous inspection": the 2020 report and the one before it
+        ({"year": 2020, "previous": True}, ["c17", "c20", "w18", "w20"]),
+        ({"year": 2018, "previous": True}, ["w16", "w18"]),
+        ({"year": 2016, "previous": True}, ["w16"]),  # nothing before it: the 2016 report alone
+        ({"since": "2019", "previous": True}, ["c17", "c20", "w18", "w20"]),
         ({"authority": "Wrexham", "latest": True}, ["w20"]),
         ({"latest": False}, sorted(REPS)),
     ],
