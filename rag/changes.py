@@ -53,6 +53,32 @@ def asks_change(question: str) -> bool:
     return bool(_CHANGED.search(question))
 
 
+# Words that compare one state with another: with one council named whose reports in scope are
+# several, they ask how its inspections differ ("Has Wrexham got better at ...?", "Cardiff's
+# supervision records - better or worse between the two inspections?", "more or fewer case files in
+# 2020 than in 2016?"). "must improve" asks for a finding, not a comparison, and is not one of them.
+_COMPARES = re.compile(
+    r"\b(?:better|worse|more\s+or\s+(?:fewer|less)|fewer|different|differences?|differ|"
+    r"compar(?:e|ed|es|ing|ison)|versus|vs\.?|trend|progressed|deteriorated|improved|changed|"
+    r"(?:stayed|remained)\s+the\s+same|moved)\b",
+    re.I,
+)
+
+
+def compares_over_time(question: str) -> bool:
+    """Does the question compare two states of something (asked of one council, a comparison of
+    its inspections over time)?
+
+    >>> compares_over_time("Has Wrexham got better at keeping children safe since 2016?")
+    True
+    >>> compares_over_time("Did inspectors look at more or fewer case files in 2020 than in 2016?")
+    True
+    >>> compares_over_time("What must Wrexham improve about carers' assessments?")
+    False
+    """
+    return bool(_COMPARES.search(question))
+
+
 def since_last(question: str) -> tuple[str, bool]:
     """The question without "since the last inspection", and whether it said so."""
     new = _SINCE_LAST.sub("", question)
@@ -69,6 +95,7 @@ def topic(text: str) -> str:
     ('', '')
     """
     bare = _CHANGED.sub(lambda m: f" {m['a'] or m['b'] or ''} ", text)
+    bare = _COMPARES.sub(" ", bare)  # "better or worse", "compared with": how, not what
     bare = re.sub(r"\s+", " ", bare).strip(" ?.!,;:")
     # Prepositions left dangling where the council or time was: "advocacy for children in".
     preps = r"(?:in|for|of|on|about|at|with|to|within)"

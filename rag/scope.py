@@ -198,9 +198,10 @@ def scope_question(question: str, reports: dict[str, ReportMeta], filters: dict 
     ((('w.txt',), ('c.txt',)), 'How do and compare on supervision?')
     """
     if enabled:
-        from rag.changes import asks_change, change_scope, since_last
+        from rag.changes import asks_change, change_scope, compares_over_time, since_last
 
-        if asks_change(question):
+        # A comparison word asks about change only of one council (of two, it compares them).
+        if asks_change(question) or (compares_over_time(question) and len(named_authorities(question, reports)) == 1):
             text, last_two = since_last(question)
             sc = change_scope(_scope_question(text, reports, filters), reports, last_two=last_two)
             if sc.changed:  # else a council with one report: the question is asked as it stands

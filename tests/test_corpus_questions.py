@@ -200,6 +200,20 @@ def test_a_change_question_is_one_group_per_report_oldest_first():
     assert scope_question("What has changed in Cardiff?", reports).groups == (("c20.txt",),)
 
 
+def test_a_comparison_word_about_one_council_compares_its_reports():
+    """'better', 'more or fewer', 'compared with' about one council with several reports compare its
+    inspections, as 'what has changed' does; about two councils they compare the councils."""
+    reports = _dated_metas()
+    sc = scope_question("Has Wrexham got better at keeping children safe from harm since 2016?", reports)
+    assert (sc.groups, sc.changed, sc.text) == ((("w16.txt",), ("w18.txt",), ("w20.txt",)), True, "Has got at keeping children safe from harm")
+    sc = scope_question("Did inspectors look at more or fewer case files in Wrexham in 2020 than in 2016?", reports)
+    assert (sc.groups, sc.changed) == ((("w16.txt",), ("w20.txt",)), True)
+    sc = scope_question("How does Wrexham's 2020 report on advocacy compare with the previous inspection?", reports)
+    assert (sc.groups, sc.changed) == ((("w18.txt",), ("w20.txt",)), True)
+    assert not scope_question("How do Wrexham and Cardiff compare on supervision?", reports).changed
+    assert not scope_question("What must Wrexham improve about carers' assessments?", reports).changed
+
+
 def test_the_search_text_of_a_change_question_is_its_topic():
     from rag.changes import topic
 
