@@ -108,6 +108,19 @@ class _MeanPooling:
         return out
 
 
+def _load(path: str, make):
+    """``make()``, offline: a model that cannot load is one ModelLoadError naming why."""
+    # Never let a hub name trigger a download attempt (it retries for ~70 s).
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    try:
+        return make()
+    except Exception as exc:  # noqa: BLE001 - any load failure is one message to the user
+        raise ModelLoadError(path, str(exc).splitlines()[0][:200]) from exc
+
+
 class SentenceTransformerEmbeddings(Embeddings):
     """Normalised sentence-transformers vectors, so a dot product is a cosine similarity.
 
@@ -131,19 +144,15 @@ class SentenceTransformerEmbeddings(Embeddings):
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    # Never let a hub name trigger a download attempt (it retries for ~70 s).
-                    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-                    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
                     if not Path(self.path).is_dir():
                         raise ModelLoadError(self.path, "no such folder")
-                    try:
+
+                    def load():
                         from sentence_transformers import SentenceTransformer
 
-                        self._model = SentenceTransformer(self.path, device="cpu")
-                    except Exception as exc:  # noqa: BLE001 - any load failure is one message to the user
-                        raise ModelLoadError(self.path, str(exc).splitlines()[0][:200]) from exc
+                        return SentenceTransformer(self.path, device="cpu")
+
+                    self._model = _load(self.path, load)
                     log.info("loaded embedding model %s", self.path)
         return self._model
 
@@ -155,13 +164,7 @@ class SentenceTransformerEmbeddings(Embeddings):
         if self._light is None:
             with self._light_lock:
                 if self._light is None:
-                    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-                    try:
-                        self._light = _MeanPooling(self.path, **self._light_config)
-                    except Exception as exc:  # noqa: BLE001 - any load failure is one message to the user
-                        raise ModelLoadError(self.path, str(exc).splitlines()[0][:200]) from exc
+                    self._light = _load(self.path, lambda: _MeanPooling(self.path, **self._light_config))
                     log.info("loaded embedding model %s (transformers only)", self.path)
         return self._light
 

@@ -388,10 +388,7 @@ def write_generation(
     import bm25s
 
     logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each build at DEBUG to stderr
-    final = gen_dir(index_dir, generation)
-    tmp = final.with_name(final.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with _new_generation(index_dir, generation, manifest) as tmp:
         tmp.mkdir(parents=True)
         if terms:
             bm = bm25s.BM25()
@@ -401,13 +398,24 @@ def write_generation(
             json.dumps({"idf": idf, "common": common, "vocab": vocab}, ensure_ascii=False)
         )
         np.save(tmp / "vocab_vecs.npy", vocab_vecs.astype("float32"))
+    return gen_dir(index_dir, generation)
+
+
+@contextlib.contextmanager
+def _new_generation(index_dir: Path, generation: int, manifest: dict):
+    """A folder to make a generation's files in; when the block ends, the manifest is written and
+    the generation made live. A failure anywhere leaves no trace of it and the live one as it was."""
+    final = gen_dir(index_dir, generation)
+    tmp = final.with_name(final.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        yield tmp
         _commit(index_dir, generation, tmp, manifest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         if current_generation(index_dir) != generation:
             shutil.rmtree(final, ignore_errors=True)
         raise
-    return final
 
 
 def _commit(index_dir: Path, generation: int, tmp: Path, manifest: dict) -> None:
@@ -433,19 +441,10 @@ def _link_or_copy(src: str, dst: str) -> None:
 def copy_generation(index_dir: Path, source: int, generation: int, manifest: dict) -> Path:
     """Make live a generation that is ``source``'s files (keyword index, lexicon) with a new
     manifest: a change of metadata only, written as safely as any other generation."""
-    final = gen_dir(index_dir, generation)
-    tmp = final.with_name(final.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with _new_generation(index_dir, generation, manifest) as tmp:
         # A generation's files are never changed once written: linking them costs no disk.
         shutil.copytree(gen_dir(index_dir, source), tmp, copy_function=_link_or_copy)
-        _commit(index_dir, generation, tmp, manifest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if current_generation(index_dir) != generation:
-            shutil.rmtree(final, ignore_errors=True)
-        raise
-    return final
+    return gen_dir(index_dir, generation)
 
 
 def drop_old(index_dir: Path, keep: int) -> None:
