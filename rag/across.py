@@ -21,7 +21,7 @@ import numpy as np
 from index.meta import short_name
 from index.store import IndexStore
 from index.text import terms
-from rag.answer import DEFAULT_THRESHOLD, NOT_SAID, Scored, _pick, cite, evidence_score, score_sentences
+from rag.answer import DEFAULT_THRESHOLD, Scored, _abstain, _pick, cite, evidence_score, score_sentences
 from rag.retrieval import MODES, Retrieval, _fuse, to_passage
 from rag.timescope import line_groups
 from rag.types import Answer, Citation, Passage
@@ -134,11 +134,8 @@ def across_answer(
     n_all = len(sc.groups)
     councils = "council's reports" if n_all == 1 else "councils' reports"
     if not kept:
-        return Answer(
-            question=question,
-            text=f"{NOT_SAID} None of the {n_all} {councils} searched answers this closely enough; the closest passages are listed below.",
-            citations=(), abstained=True, passages=retrieval.passages, resolved_question=resolved_question or question, score=round(best, 4),
-        )
+        return _abstain(question, retrieval, resolved_question, best,
+                        f"None of the {n_all} {councils} searched answers this closely enough; the closest passages are listed below.")
     by_row = {s.row: s for s in scored}
     citations: list[Citation] = []
     lines = [f"{len(kept)} of the {n_all} {councils} answer this:"]

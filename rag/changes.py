@@ -175,7 +175,7 @@ def change_answer(question: str, retrieval, store, *, resolved_question: str = "
     question that names none), each sentence cited. A report whose best evidence is under the
     abstention threshold says so instead of quoting something unrelated; none over it is an
     abstention. None when the question is not a change question."""
-    from rag.answer import DEFAULT_THRESHOLD, NOT_SAID, _pick, cite, evidence_score, score_sentences
+    from rag.answer import DEFAULT_THRESHOLD, _abstain, _pick, cite, evidence_score, score_sentences
     from rag.types import Answer
 
     sc = retrieval.scope
@@ -207,12 +207,8 @@ def change_answer(question: str, retrieval, store, *, resolved_question: str = "
         picked.append((label, rows if (summary or ev >= threshold) else []))
     resolved = resolved_question or question
     if not any(rows for _, rows in picked):
-        n = len(sc.groups)
-        return Answer(
-            question=question,
-            text=f"{NOT_SAID} None of the {n} reports searched answers this closely enough; the closest passages are listed below.",
-            citations=(), abstained=True, passages=retrieval.passages, resolved_question=resolved, score=round(best, 4),
-        )
+        return _abstain(question, retrieval, resolved, best,
+                        f"None of the {len(sc.groups)} reports searched answers this closely enough; the closest passages are listed below.")
     citations = []
     lines: list[str] = []
     for label, rows in picked:
@@ -222,7 +218,4 @@ def change_answer(question: str, retrieval, store, *, resolved_question: str = "
             citations.append(citation)
             shown.append(sentence)
         lines.append(f"{label}: {' '.join(shown) if shown else 'nothing in this report answers this closely enough.'}")
-    return Answer(
-        question=question, text="\n".join(lines), citations=tuple(citations), abstained=False,
-        passages=retrieval.passages, resolved_question=resolved, score=round(best, 4),
-    )
+    return Answer.of_lines(question, lines, citations, passages=retrieval.passages, resolved_question=resolved, score=round(best, 4))
