@@ -88,12 +88,17 @@ def apply_time(reports: dict[str, ReportMeta], ids: list[str], filters: dict | N
         return _with_previous(reports, every_dated, set(dated))
     rank = 1 if filters.get("previous") else 0 if filters.get("latest") else None
     if rank is not None:
-        by_council: dict[str, list[ReportMeta]] = {}
-        for i in dated:
-            by_council.setdefault(reports[i].authority, []).append(reports[i])
-        keep = {ms[rank].report_id for ms in map(_newest_first, by_council.values()) if len(ms) > rank}
+        keep = {ms[rank].report_id for ms in _per_council(reports, dated) if len(ms) > rank}
         dated = [i for i in dated if i in keep]
     return dated
+
+
+def _per_council(reports: dict[str, ReportMeta], ids: list[str]) -> list[list[ReportMeta]]:
+    """The reports ``ids`` grouped by council, each group newest first."""
+    by_council: dict[str, list[ReportMeta]] = {}
+    for i in ids:
+        by_council.setdefault(reports[i].authority, []).append(reports[i])
+    return [_newest_first(ms) for ms in by_council.values()]
 
 
 def _with_previous(reports: dict[str, ReportMeta], ids: list[str], of_time: set[str]) -> list[str]:
@@ -103,11 +108,8 @@ def _with_previous(reports: dict[str, ReportMeta], ids: list[str], of_time: set[
     the inspection before the 2020 one, not before the latest, and both are asked about (the two
     read one after the other would leave no report at all).
     """
-    by_council: dict[str, list[ReportMeta]] = {}
-    for i in ids:
-        by_council.setdefault(reports[i].authority, []).append(reports[i])
     keep: set[str] = set()
-    for ms in map(_newest_first, by_council.values()):
+    for ms in _per_council(reports, ids):
         at = next((n for n, m in enumerate(ms) if m.report_id in of_time), None)
         if at is not None:
             keep.update(m.report_id for m in ms[at : at + 2])
