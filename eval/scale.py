@@ -426,6 +426,16 @@ def _run_child(kind: str, args: dict, log_path: Path, progress: Progress | None)
                      what=f"the {kind} process of the scale benchmark")
 
 
+def _query_process(index_dir: Path, qa_path: Path, limit: int | None, seed: int, log_path: Path, progress: Progress | None) -> dict:
+    """The query side of one N, measured by a new process (:func:`measure_query`): its figures,
+    with the time from its start to its first answer."""
+    q, t_start = _run_child(
+        "query", {"index": str(index_dir), "qa": str(qa_path), "limit": limit, "which": True, "seed": seed}, log_path, progress
+    )
+    q["first_answer_s"] = q.pop("first_answer_at") - t_start
+    return q
+
+
 def _child_main(kind: str, args: dict) -> int:
     from eval.child import Channel
 
@@ -495,9 +505,7 @@ def _measure_n(
             progress(0.92 + 0.08 * (done / total if total else 0), f"N={n}: {message}")
 
         progress(0.9, f"N={n}: new process to first answer")
-        q, t_start = _run_child("query", {"index": str(index_dir), "qa": str(qa_path), "limit": limit, "which": True, "seed": seed}, tmp / "query.log", query_progress)
-        q["first_answer_s"] = q.pop("first_answer_at") - t_start
-        row.update(q)
+        row.update(_query_process(index_dir, qa_path, limit, seed, tmp / "query.log", query_progress))
         row.update(
             {
                 "n": n,
@@ -704,14 +712,7 @@ def requery(
 
         load_before = [round(x, 2) for x in os.getloadavg()]
         tmp = Path(row["work_dir"])
-        q, t_start = _run_child(
-            "query",
-            {"index": str(tmp / "index"), "qa": str(qa_path), "limit": m.get("questions_limit"), "which": True, "seed": m.get("seed", 0)},
-            tmp / "requery.log",
-            tick,
-        )
-        q["first_answer_s"] = q.pop("first_answer_at") - t_start
-        row.update(q)
+        row.update(_query_process(tmp / "index", qa_path, m.get("questions_limit"), m.get("seed", 0), tmp / "requery.log", tick))
         row["requery_load"] = [load_before, [round(x, 2) for x in os.getloadavg()]]
     from eval.runner import _git_commit
 
