@@ -678,7 +678,12 @@ def _result(rows, ns, started_at, t_run, seed, qa_path, questions, settings, iso
 
 
 def requery(
-    json_path: str | Path, *, out_dir: str | Path | None = None, progress: Progress | None = None, write: bool = True
+    json_path: str | Path,
+    *,
+    qa_path: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    progress: Progress | None = None,
+    write: bool = True,
 ) -> ScaleResult:
     """Measure again the query side of a kept run (``--scale-keep``) on its own indexes.
 
@@ -686,7 +691,8 @@ def requery(
     it, is asked the same questions by a new query process, as :func:`run_scale` does, and the
     query-side figures (first answer, latency, memory, quality, which councils) replace the old
     ones. The indexing figures stay those of the original run; ``meta`` says which commit measured
-    which side.
+    which side. The questions are ``qa_path``'s, else the run's set if it is still there, else the
+    bundled ``eval/qa.jsonl``.
     """
     try:
         old = json.loads(Path(json_path).read_text())
@@ -700,7 +706,15 @@ def requery(
             "with --scale-keep first."
         )
     m = old["meta"]
-    qa_path = Path(m["qa_path"])
+    from eval.runner import DEFAULT_QA
+
+    qa_path = Path(qa_path) if qa_path else Path(m.get("qa_path") or DEFAULT_QA)
+    if not qa_path.is_file() and "qa_path" in m and Path(m["qa_path"]).name == DEFAULT_QA.name:
+        qa_path = DEFAULT_QA  # the run's checkout is gone; its set is the bundled one
+    if not qa_path.is_file():
+        from rag.errors import EvalSetError
+
+        raise EvalSetError(f"The question set {qa_path} does not exist: give the path of a .jsonl file with --qa.")
     t_run = time.perf_counter()
     started_at = datetime.now(timezone.utc)
     for i, row in enumerate(rows):
@@ -784,7 +798,7 @@ def run(args: argparse.Namespace) -> int:
     requery_from = getattr(args, "scale_requery", None)
     result = with_progress_bar(
         "scale",
-        lambda progress: requery(requery_from, out_dir=getattr(args, "out", None), progress=progress)
+        lambda progress: requery(requery_from, qa_path=getattr(args, "qa", None), out_dir=getattr(args, "out", None), progress=progress)
         if requery_from
         else run_scale(
             args.scale,

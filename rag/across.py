@@ -5,7 +5,7 @@ Such a question wants a list, not the five best passages of the whole corpus (wh
 council's). :func:`rag.scope.scope_question` makes one group per council in scope (``Scope.across``,
 no cap on how many); :func:`search_each` searches every group for its own top ``k`` passages in one
 batch: one query vector, the sentence and keyword scores of every passage computed once and cut per
-council with numpy, and the dense (Chroma) search filtered to each council's reports.
+council with numpy, the passage (dense) scores too.
 
 :func:`across_answer` scores each council's sentences with the extractive answerer's scoring and
 abstention threshold: a council whose best evidence is under the threshold is not listed. The
@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from index.meta import short_name
-from index.store import IndexStore
+from index.store import IndexStore, best_of
 from index.text import terms
 from rag.answer import DEFAULT_THRESHOLD, Scored, _abstain, _pick, cite, evidence_score, score_sentences
 from rag.retrieval import MODES, Retrieval, _fuse, to_passage
@@ -34,14 +34,7 @@ HEADS = 1  # the passages each ranking puts first, kept whatever their fused ran
 def _top(scores: np.ndarray, positions: np.ndarray, n: int, *, positive: bool = False) -> list[tuple[int, float]]:
     """The ``n`` best (chunk position, score) among ``positions``, best first."""
     s = scores[positions]
-    keep = np.isfinite(s) & (s > 0) if positive else np.isfinite(s)
-    positions, s = positions[keep], s[keep]
-    n = min(n, len(s))
-    if n <= 0:
-        return []
-    top = np.argpartition(-s, n - 1)[:n]
-    top = top[np.argsort(-s[top], kind="stable")]
-    return [(int(positions[i]), float(s[i])) for i in top]
+    return best_of(positions, np.where(s > 0, s, -np.inf) if positive else s, n)
 
 
 def search_each(
@@ -55,36 +48,25 @@ def search_each(
 ) -> tuple[tuple[Passage, ...], ...]:
     """The top ``k`` passages of each group of report ids, as :func:`rag.retrieval.search` finds
     them for one group, computed in one batch: the sentence and BM25 scores of every passage once,
-    then each group's best taken from them; the dense search is Chroma's, filtered per group."""
+    then each group's best taken from them."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     n_chunks = len(store.chunks)
     if not n_chunks:
         return tuple(() for _ in groups)
-    # Chunk positions of each report (chunks are stored report by report).
-    report_no = {rid: i for i, rid in enumerate(sorted(store.reports))}
-    order = np.argsort(store.chunk_report, kind="stable")
-    bounds = np.searchsorted(store.chunk_report[order], np.arange(len(report_no) + 1))
-    chunks_of = {rid: order[bounds[i] : bounds[i + 1]] for rid, i in report_no.items()}
-    sent_best = kw = None
+    sent_best = kw = dense = None
+    if mode in ("hybrid", "dense"):
+        dense = store.passage_scores(qvec)[1]
     if mode == "hybrid" and len(store.sent_chunk):
-        sims = store.gen.sent_vecs @ qvec
-        sent_best = np.full(n_chunks, -np.inf, dtype="float32")
-        has = store._sent_count > 0  # a chunk's sentences are one contiguous run of rows
-        starts = store._sent_first
-        sent_best[has] = np.maximum.reduceat(sims, starts[has])
+        sent_best = store.sentence_scores(qvec)[1]
     if mode in ("hybrid", "bm25"):
-        bm = store.bm25()
-        q_terms = [t for t in terms(text) if bm is not None and t in bm.vocab_dict]
-        if q_terms:
-            kw = np.asarray(bm.get_scores(q_terms), dtype="float32")
+        kw = store.keyword_scores(terms(text))
     out: list[tuple[Passage, ...]] = []
-    qlist = qvec.tolist()
     for g in groups:
-        pos = np.concatenate([chunks_of[r] for r in g if r in chunks_of] or [np.zeros(0, np.int64)])
+        pos = store.chunk_positions(list(g))
         rankings: list[list[tuple[int, float]]] = []
-        if mode in ("hybrid", "dense"):
-            rankings.append(store.dense_search(qlist, candidates, list(g)))
+        if dense is not None:
+            rankings.append(_top(dense, pos, candidates))
         if sent_best is not None:
             rankings.append(_top(sent_best, pos, candidates))
         if kw is not None:

@@ -53,7 +53,7 @@ def search(
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     rankings: list[list[tuple[int, float]]] = []
     if mode in ("hybrid", "dense"):
-        rankings.append(store.dense_search(qvec.tolist(), candidates, report_ids))
+        rankings.append(store.dense_search(qvec, candidates, report_ids))
     if mode == "hybrid":
         rankings.append(store.sentence_search(qvec, candidates, report_ids))
     if mode in ("hybrid", "bm25"):

@@ -40,6 +40,9 @@ Young carers told inspectors that the family centre helped them keep up with sch
 """
 NEWPORT_Q = "What did Newport open for young carers?"
 CASE_FILES = "How many case files were reviewed in Cardiff?"
+# Names no council: a search of every report, which is the Chroma collection's (a question naming a
+# council is searched in its reports' vectors, held in the index folder's segments).
+WHOLE_CORPUS = "How many case files did the inspectors review?"
 CASE_FILES_ANSWER = (
     "In total we reviewed 50 case files and followed 14 of these with interviews with social workers "
     "and family members. [1]"
@@ -183,10 +186,13 @@ def test_filters_restrict_the_reports_searched(backend, embeddings, filters):
 
 
 def test_dense_search_alone_finds_the_case_file_count(backend, embeddings):
-    # Dense search is the part that asks Chroma (the server, for the server backend).
-    hits = backend.retrieve(CASE_FILES, embeddings, k=5, mode="dense")
+    # Dense search over every report is the part that asks Chroma (the server, for the server backend).
+    hits = backend.retrieve(WHOLE_CORPUS, embeddings, k=5, mode="dense")
     assert any("reviewed 50 case files" in p.text for p in hits)
-    assert {p.source for p in hits} == {CARDIFF}
+    assert {p.source for p in hits} == {CARDIFF, WREXHAM}
+    scoped = backend.retrieve(CASE_FILES, embeddings, k=5, mode="dense")
+    assert any("reviewed 50 case files" in p.text for p in scoped)
+    assert {p.source for p in scoped} == {CARDIFF}
 
 
 def test_the_case_file_answer_is_whole_and_cited_verbatim(backend, embeddings):
@@ -458,9 +464,12 @@ def test_an_unreachable_server_is_one_sentence_from_query(server_index, server_s
     from rag import query
 
     port = free_port()  # nobody listens on it
+    down = on_server(server_settings, ("127.0.0.1", port))
     with pytest.raises(ChromaServerError) as exc:
-        query(CASE_FILES, index_dir=server_index, settings=on_server(server_settings, ("127.0.0.1", port)), embeddings=embeddings)
+        query(WHOLE_CORPUS, index_dir=server_index, settings=down, embeddings=embeddings)
     assert one_sentence(exc.value).startswith(f"The Chroma server at 127.0.0.1:{port} could not be reached (")
+    # A question naming a council needs only the index folder: it is still answered.
+    assert query(CASE_FILES, index_dir=server_index, settings=down, embeddings=embeddings).text == CASE_FILES_ANSWER
 
 
 def test_an_unreachable_server_is_one_sentence_from_build_index(tmp_path, settings, embeddings):
@@ -478,7 +487,7 @@ def test_an_unreachable_server_is_one_sentence_from_build_index(tmp_path, settin
 def test_arolwg_ask_with_an_unreachable_server_exits_2_with_one_sentence(server_index):
     port = free_port()
     env = _env(AROLWG_CHROMA_HOST="127.0.0.1", AROLWG_CHROMA_PORT=str(port))
-    r = subprocess.run([sys.executable, "-m", "rag.cli", "ask", CASE_FILES, "--index", str(server_index)],
+    r = subprocess.run([sys.executable, "-m", "rag.cli", "ask", WHOLE_CORPUS, "--index", str(server_index)],
                        capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.startswith(f"arolwg: The Chroma server at 127.0.0.1:{port} could not be reached (")

@@ -17,6 +17,9 @@ import pytest
 from conftest import CARDIFF, REPO, REPORTS, WREXHAM, NEW_REPORT
 
 QUESTION = "How many case files were reviewed in Cardiff?"
+# Names no council: searched over the whole corpus, so through Chroma (a question naming a council
+# is searched within its reports' own vectors, without Chroma).
+WHOLE_CORPUS_QUESTION = "How many case files did the inspectors review?"
 
 
 def _copy(built_index: Path, tmp_path: Path) -> Path:
@@ -172,7 +175,7 @@ def test_a_damaged_index_says_so_and_arolwg_index_upgrade_repairs_it(tmp_path, b
         (index_dir / "CURRENT").write_text("gen-000009")
     elif damage == "chroma-deleted":
         shutil.rmtree(index_dir / "chroma")
-    asked = _cli("ask", QUESTION, "--index", str(index_dir))
+    asked = _cli("ask", WHOLE_CORPUS_QUESTION if damage.startswith("chroma") else QUESTION, "--index", str(index_dir))
     assert asked.returncode == 2 and "Traceback" not in asked.stderr
     assert asked.stderr.startswith(f"arolwg: The index at {index_dir} is damaged ({what}")
     assert asked.stderr.rstrip().endswith("which rebuilds what is damaged from the report texts it holds.")
@@ -188,7 +191,7 @@ def test_a_damaged_index_says_so_and_arolwg_index_upgrade_repairs_it(tmp_path, b
 def test_a_chroma_database_overwritten_with_garbage_is_moved_aside_and_rebuilt(tmp_path, built_index):
     index_dir = _copy(built_index, tmp_path)
     (index_dir / "chroma" / "chroma.sqlite3").write_bytes(b"not a database" * 100)
-    asked = _cli("ask", QUESTION, "--index", str(index_dir))
+    asked = _cli("ask", WHOLE_CORPUS_QUESTION, "--index", str(index_dir))
     assert asked.returncode == 2 and asked.stderr.startswith(f"arolwg: The index at {index_dir} is damaged (its vector store")
     assert _cli("index", "--index", str(index_dir), "--upgrade").returncode == 0
     assert "50 case files" in _cli("ask", QUESTION, "--index", str(index_dir)).stdout
@@ -272,3 +275,44 @@ def test_a_real_full_disk_is_one_sentence_and_the_old_index_keeps_answering(tmp_
         assert update_index(index_dir, add=[extra], settings=settings, embeddings=embeddings).added == ["newport.txt"]
     finally:
         subprocess.run(["umount", "-l", str(small)], capture_output=True)
+
+
+def test_a_scoped_search_is_exact_over_its_reports_alone_and_asks_chroma_nothing(dated_index, settings, monkeypatch):
+    """Within a scope, passage and sentence search compute only the scope's runs of rows: the same
+    ranking as every vector scored and the others masked out, and Chroma (whose filtered HNSW search
+    misses passages of a small scope in a large corpus) is not asked."""
+    from index.embeddings import get_embeddings
+    from index.store import IndexStore, open_store
+
+    store = open_store(dated_index, settings)
+    rids = sorted(store.reports)
+    scope = [rids[0], rids[2], rids[3], rids[-1]]  # runs of rows with gaps between them
+    monkeypatch.setattr(IndexStore, "collection", lambda self: pytest.fail("Chroma asked for a scoped search"))
+    q = np.asarray(get_embeddings(settings).embed_query("advocacy for children"), dtype="float32")
+    inside = np.isin([c.report_id for c in store.chunks], scope)
+    assert list(store.chunk_positions(scope)) == list(np.flatnonzero(inside))
+
+    every = store.gen.chunk_vecs @ q
+    want = sorted(np.flatnonzero(inside), key=lambda p: -every[p])[:12]
+    got = store.dense_search(q, 12, scope)
+    assert [p for p, _ in got] == want
+    assert np.allclose([s for _, s in got], every[want], atol=1e-6)
+
+    sims = store.gen.sent_vecs @ q
+    best = np.array([sims[store.sent_rows[c.id]].max() if store.sent_rows[c.id] else -np.inf for c in store.chunks])
+    want = sorted(np.flatnonzero(inside & np.isfinite(best)), key=lambda p: -best[p])[:12]
+    got = store.sentence_search(q, 12, scope)
+    assert [p for p, _ in got] == want
+    assert np.allclose([s for _, s in got], best[want], atol=1e-6)
+
+
+def test_a_search_of_every_report_asks_chroma_and_agrees_with_the_exact_ranking(store):
+    """Over the whole corpus, dense search is Chroma's (HNSW), on the same vectors: its first
+    passages are the exact ranking's."""
+    from index.embeddings import get_embeddings
+
+    q = np.asarray(get_embeddings(store.settings).embed_query("supervision of social workers"), dtype="float32")
+    every = store.gen.chunk_vecs @ q
+    got = store.dense_search(q, 5, None)
+    assert [p for p, _ in got] == list(np.argsort(-every)[:5])
+    assert np.allclose([s for _, s in got], every[[p for p, _ in got]], atol=2e-3)
