@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import threading
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -76,6 +77,15 @@ class _MeanPooling:
     most of a new process's time to its first answer and a sixth of its memory.
     """
 
+    @classmethod
+    def wrap(cls, model, tokenizer, max_seq_length: int, normalize: bool) -> "_MeanPooling":
+        """One made of an already loaded model and tokenizer (sentence-transformers')."""
+        self = cls.__new__(cls)
+        self.tokenizer, self.model = tokenizer, model
+        self.max_seq_length, self.normalize = max_seq_length, normalize
+        self.dim = int(model.config.hidden_size)
+        return self
+
     def __init__(self, path: str, max_seq_length: int, normalize: bool) -> None:
         # From their modules, not transformers' lazy top level: with several threads asking a new
         # process their first questions at once (a test does), the top level was sometimes met
@@ -108,6 +118,125 @@ class _MeanPooling:
         return out
 
 
+class _Pooled:
+    """A transformer model with mean pooling (and normalisation) as one torch module: traced into
+    TorchScript, it encodes without transformers."""
+
+    @staticmethod
+    def module(model, normalize: bool, names: list[str]):
+        import torch
+
+        class Pooled(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.model = model
+
+            def forward(self, input_ids, attention_mask, token_type_ids=None):
+                kw = {"input_ids": input_ids, "attention_mask": attention_mask}
+                if token_type_ids is not None:
+                    kw["token_type_ids"] = token_type_ids
+                tokens = self.model(**kw).last_hidden_state
+                mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
+                vecs = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                return torch.nn.functional.normalize(vecs, p=2, dim=1) if normalize else vecs
+
+        return Pooled().eval()
+
+
+_TRACE_INPUTS = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
+
+
+def _trace_key(path: str, max_seq_length: int, normalize: bool) -> str:
+    """A file name for the compiled model: the model's name and a hash of what the trace depends
+    on (the weights file, the pooling, torch's and transformers' versions)."""
+    import hashlib
+    from importlib.metadata import PackageNotFoundError, version
+
+    import torch
+
+    parts = [str(Path(path).resolve()), str(max_seq_length), str(normalize), torch.__version__]
+    try:
+        parts.append(version("transformers"))
+    except PackageNotFoundError:
+        parts.append("")
+    for f in sorted(Path(path).glob("*.safetensors")) + sorted(Path(path).glob("pytorch_model*.bin")):
+        st = f.stat()
+        parts += [f.name, str(st.st_size), str(st.st_mtime_ns)]
+    return f"{model_name(path)}-{hashlib.sha256(chr(0).join(parts).encode()).hexdigest()[:16]}"
+
+
+class _Traced:
+    """The embedding model compiled to TorchScript (its forward pass and mean pooling), with its
+    fast tokenizer: the same vectors as :class:`_MeanPooling` (a test holds them to
+    sentence-transformers' within 1e-5), without importing transformers.
+
+    transformers' import (torch's compiler stack, scipy and more, pulled in by its top level) is
+    about 2 s of a new process's 4 to 5 s to its first answer; a traced model loads in 0.1 s. The
+    trace is made once, by the first process that loads the model through transformers, and kept
+    in the model cache folder; the key changes with the weights and with torch's or transformers'
+    version, so a stale trace is never used.
+    """
+
+    def __init__(self, folder: Path, key: str) -> None:
+        import torch
+        from tokenizers import Tokenizer
+
+        meta = json.loads((folder / f"{key}.json").read_text())
+        self.names: list[str] = meta["inputs"]
+        self.dim = int(meta["dim"])
+        self.tokenizer = Tokenizer.from_str(meta["tokenizer"])
+        self.tokenizer.enable_truncation(max_length=int(meta["max_seq_length"]))
+        self.tokenizer.enable_padding(pad_id=int(meta["pad_id"]), pad_token=meta["pad_token"])
+        with warnings.catch_warnings():
+            # TorchScript is deprecated for torch.export, but loads in 0.1 s where torch.export
+            # pulls in the compiler stack; should a torch drop it, the load fails and the model is
+            # read through transformers, as without a trace.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.module = torch.jit.load(str(folder / f"{key}.pt"), map_location="cpu").eval()
+
+    @staticmethod
+    def save(light: "_MeanPooling", folder: Path, key: str) -> None:
+        """Trace ``light``'s model and pooling into ``folder`` (atomically: a reader sees the whole
+        trace or none)."""
+        import torch
+
+        tok = light.tokenizer
+        enc = tok(["a question", "and a longer one about carers' assessments"], padding=True, return_tensors="pt")
+        names = [n for n in _TRACE_INPUTS if n in enc]
+        if names[:2] != ["input_ids", "attention_mask"] or set(enc) - set(names):
+            raise ValueError(f"inputs {sorted(enc)} are not a BERT-like model's")
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the tracer's notes on shapes: the test holds the vectors
+            traced = torch.jit.trace(_Pooled.module(light.model, light.normalize, names), tuple(enc[n] for n in names), strict=False)
+        meta = {
+            "inputs": names, "dim": light.dim, "max_seq_length": light.max_seq_length,
+            "pad_id": tok.pad_token_id, "pad_token": tok.pad_token, "tokenizer": tok.backend_tokenizer.to_str(),
+        }
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = f".{key}.{os.getpid()}.{threading.get_ident()}"
+        try:
+            traced.save(str(folder / f"{tmp}.pt"))
+            (folder / f"{tmp}.json").write_text(json.dumps(meta))
+            os.replace(folder / f"{tmp}.pt", folder / f"{key}.pt")
+            os.replace(folder / f"{tmp}.json", folder / f"{key}.json")  # last: the trace is complete
+        finally:
+            for suffix in (".pt", ".json"):
+                (folder / f"{tmp}{suffix}").unlink(missing_ok=True)
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        import torch
+
+        out = np.zeros((len(texts), self.dim), "float32")
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        with torch.inference_mode():
+            for b in range(0, len(order), batch_size):
+                idx = order[b : b + batch_size]
+                enc = self.tokenizer.encode_batch([texts[i] for i in idx])
+                inputs = [torch.tensor([getattr(e, _TRACE_INPUTS[n]) for e in enc]) for n in self.names]
+                out[idx] = self.module(*inputs).float().numpy()
+        return out
+
+
 def _load(path: str, make):
     """``make()``, offline: a model that cannot load is one ModelLoadError naming why."""
     # Never let a hub name trigger a download attempt (it retries for ~70 s).
@@ -129,12 +258,13 @@ class SentenceTransformerEmbeddings(Embeddings):
     384
     """
 
-    def __init__(self, path: str, batch_size: int = 32) -> None:
+    def __init__(self, path: str, batch_size: int = 32, cache_dir: Path | None = None) -> None:
         self.path = path
         self.name = model_name(path)
         self.batch_size = batch_size
+        self.cache_dir = Path(cache_dir) if cache_dir else None  # where the compiled model is kept
         self._model = None
-        self._light: _MeanPooling | None = None
+        self._light: _MeanPooling | _Traced | None = None
         self._light_config = _mean_pooling_config(path)
         self._lock = threading.Lock()
         self._light_lock = threading.Lock()
@@ -154,18 +284,53 @@ class SentenceTransformerEmbeddings(Embeddings):
 
                     self._model = _load(self.path, load)
                     log.info("loaded embedding model %s", self.path)
+                    if self._light is None and self._trace_key() and not self._traced_exists():
+                        first = self._model[0]  # the Transformer module: its model and tokenizer
+                        self._keep_trace(_MeanPooling.wrap(first.auto_model, first.tokenizer, **self._light_config))
         return self._model
 
-    def _short_texts_encoder(self) -> _MeanPooling | None:
-        """The transformers-only encoder (None: the folder is not a mean-pooling model, or
-        sentence-transformers is loaded already and serves as well)."""
+    def _trace_key(self) -> str | None:
+        if self.cache_dir is None or self._light_config is None:
+            return None
+        return _trace_key(self.path, **self._light_config)
+
+    def _traced_exists(self) -> bool:
+        key = self._trace_key()
+        return key is not None and (self.cache_dir / f"{key}.json").is_file()
+
+    def _keep_trace(self, light: "_MeanPooling") -> None:
+        """Compile the model for the processes that come after this one; a failure costs them
+        only transformers' import."""
+        try:
+            _Traced.save(light, self.cache_dir, self._trace_key())
+            log.info("compiled embedding model kept in %s", self.cache_dir)
+        except Exception as exc:  # noqa: BLE001 - an optimisation: never fail the caller for it
+            log.warning("cannot keep the compiled embedding model in %s (%s)", self.cache_dir, str(exc).splitlines()[0][:200])
+
+    def _load_light(self) -> "_MeanPooling | _Traced":
+        if self._traced_exists():
+            try:
+                traced = _Traced(self.cache_dir, self._trace_key())
+                log.info("loaded embedding model %s (compiled, from %s)", self.path, self.cache_dir)
+                return traced
+            except Exception as exc:  # noqa: BLE001 - a damaged trace is replaced, not fatal
+                log.warning("the compiled embedding model in %s cannot be read (%s): loading it again",
+                            self.cache_dir, str(exc).splitlines()[0][:200])
+        light = _load(self.path, lambda: _MeanPooling(self.path, **self._light_config))
+        log.info("loaded embedding model %s (transformers only)", self.path)
+        if self._trace_key():
+            self._keep_trace(light)
+        return light
+
+    def _short_texts_encoder(self) -> _MeanPooling | _Traced | None:
+        """The compiled encoder if one is kept, else the transformers-only one (None: the folder
+        is not a mean-pooling model, or sentence-transformers is loaded already and serves as well)."""
         if self._light_config is None or (self._model is not None and self._light is None):
             return None
         if self._light is None:
             with self._light_lock:
                 if self._light is None:
-                    self._light = _load(self.path, lambda: _MeanPooling(self.path, **self._light_config))
-                    log.info("loaded embedding model %s (transformers only)", self.path)
+                    self._light = self._load_light()
         return self._light
 
     def encode(self, texts: list[str], show_progress: bool = False):
@@ -254,11 +419,11 @@ class SentenceTransformerEmbeddings(Embeddings):
 
 
 @lru_cache(maxsize=4)
-def _cached(path: str, batch_size: int) -> SentenceTransformerEmbeddings:
-    return SentenceTransformerEmbeddings(path, batch_size)
+def _cached(path: str, batch_size: int, cache_dir: Path | None) -> SentenceTransformerEmbeddings:
+    return SentenceTransformerEmbeddings(path, batch_size, cache_dir)
 
 
 def get_embeddings(settings: Settings | None = None) -> SentenceTransformerEmbeddings:
     """The embedding model the settings name, shared by every caller in this process."""
     settings = settings or get_settings()
-    return _cached(model_path(settings), settings.embedding_batch_size)
+    return _cached(model_path(settings), settings.embedding_batch_size, settings.model_cache_dir)

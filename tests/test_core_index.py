@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import CARDIFF, REPORTS, WREXHAM
+from conftest import CARDIFF, REPO, REPORTS, WREXHAM
 from index.chunking import chunk_report, split_sentences
 from index.clean import clean_text
 from index.load import load_file
@@ -331,6 +334,74 @@ def test_questions_are_encoded_without_sentence_transformers_to_the_same_vectors
     assert light.shape == (4, 384) and light.dtype == np.float32
     assert float(np.abs(light - reference).max()) < 1e-5
     assert fresh.dim == 384 and len(fresh.embed_query(texts[0])) == 384
+
+
+CASE_FILES_ANSWER = (
+    "In total we reviewed 50 case files and followed 14 of these with interviews with social workers "
+    "and family members. [1]"
+)
+TRACE_TEXTS = [
+    "What must Wrexham improve about carers' assessments?",
+    "advocacy",
+    "Cyngor Bwrdeistref Sirol Wrecsam – gwasanaethau cymdeithasol ✓",
+    " ".join(["The local authority must ensure that supervision is regular and recorded."] * 40),  # > 256 tokens
+    "",
+]
+
+
+def test_the_compiled_question_encoder_gives_sentence_transformers_vectors(tmp_path, embeddings):
+    """The first transformers-only load compiles the model into the cache folder; the next process
+    (a new embeddings object) encodes with the compiled model: the same vectors, no transformers."""
+    from index.embeddings import SentenceTransformerEmbeddings, _Traced
+
+    cache = tmp_path / "models"
+    first = SentenceTransformerEmbeddings(embeddings.path, batch_size=3, cache_dir=cache)
+    via_transformers = first.encode(TRACE_TEXTS)
+    assert type(first._light).__name__ == "_MeanPooling"
+    assert sorted(p.suffix for p in cache.iterdir()) == [".json", ".pt"]  # the trace and its tokenizer, nothing left over
+    second = SentenceTransformerEmbeddings(embeddings.path, batch_size=3, cache_dir=cache)
+    compiled = second.encode(TRACE_TEXTS)
+    assert isinstance(second._light, _Traced) and second._model is None
+    reference = embeddings.model.encode(TRACE_TEXTS, batch_size=3, normalize_embeddings=True, convert_to_numpy=True)
+    assert compiled.shape == (5, 384) and compiled.dtype == np.float32
+    assert float(np.abs(compiled - reference).max()) < 1e-5
+    assert float(np.abs(compiled - via_transformers).max()) < 1e-5
+    one_by_one = np.vstack([second.encode([t]) for t in TRACE_TEXTS])  # other padded lengths than the trace's
+    assert float(np.abs(one_by_one - reference).max()) < 1e-5
+    assert second.dim == 384
+
+
+def test_a_new_process_with_the_compiled_model_answers_without_importing_transformers(tmp_path, built_index, embeddings):
+    cache = tmp_path / "models"
+    SentenceTransformerEmbeddings = type(embeddings)
+    SentenceTransformerEmbeddings(embeddings.path, cache_dir=cache).encode(["compile it"])
+    code = (
+        "import sys; from rag import query; "
+        f"a = query('How many case files were reviewed in Cardiff?', index_dir={str(built_index)!r}); "
+        "print(a.text); print(sorted(m for m in ('transformers', 'sentence_transformers') if m in sys.modules))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AROLWG_")} | {"AROLWG_MODEL_CACHE_DIR": str(cache)}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.splitlines() == [CASE_FILES_ANSWER, "[]"]
+
+
+def test_a_damaged_compiled_model_is_compiled_again(tmp_path, embeddings, caplog):
+    from index.embeddings import SentenceTransformerEmbeddings, _Traced
+
+    cache = tmp_path / "models"
+    SentenceTransformerEmbeddings(embeddings.path, cache_dir=cache).encode(["compile it"])
+    (pt,) = cache.glob("*.pt")
+    pt.write_bytes(pt.read_bytes()[:1000])
+    again = SentenceTransformerEmbeddings(embeddings.path, cache_dir=cache)
+    vec = again.encode([TRACE_TEXTS[0]])
+    assert type(again._light).__name__ == "_MeanPooling"  # read through transformers this time
+    assert "the compiled embedding model in" in caplog.text and "cannot be read" in caplog.text
+    reference = embeddings.model.encode(TRACE_TEXTS[:1], normalize_embeddings=True, convert_to_numpy=True)
+    assert float(np.abs(vec - reference).max()) < 1e-5
+    third = SentenceTransformerEmbeddings(embeddings.path, cache_dir=cache)
+    third.encode(["x"])
+    assert isinstance(third._light, _Traced)  # compiled again by the second
 
 
 def test_a_model_folder_that_is_missing_is_one_sentence_where_it_is_used(tmp_path):
