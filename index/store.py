@@ -253,8 +253,10 @@ def write_segment(index_dir: Path, seg: Segment) -> None:
         with open(tmp / "sentences.jsonl", "w", encoding="utf-8") as fh:
             for s in seg.sentences:
                 fh.write(json.dumps([s.chunk_id, s.text, s.start, s.end], ensure_ascii=False) + "\n")
-        np.save(tmp / "chunk_vecs.npy", seg.chunk_vecs.astype("float32"))
-        np.save(tmp / "sent_vecs.npy", seg.sent_vecs.astype("float32"))
+        # Half precision, as a query process holds them: it reads them without converting, and
+        # they take half the disk (older segments, in float32, are read too).
+        np.save(tmp / "chunk_vecs.npy", np.asarray(seg.chunk_vecs, dtype="float16"))
+        np.save(tmp / "sent_vecs.npy", np.asarray(seg.sent_vecs, dtype="float16"))
         (tmp / "terms.json").write_text(json.dumps(seg.terms, ensure_ascii=False))
         (tmp / "words.json").write_text(json.dumps({"vocab": seg.vocab, "common": seg.common}, ensure_ascii=False))
         # The original file (a PDF to open at its page, a DOCX to download) survives the uploaded
@@ -305,8 +307,8 @@ def read_segment(
     sents = [Sentence(cid, text, start, end) for cid, text, start, end in _read_jsonl(path / "sentences.jsonl")] if sentences else []
     if len(chunks) != n:
         raise ValueError(f"segment {key} has {len(chunks)} chunks, not {n}")
-    cv = np.load(path / "chunk_vecs.npy") if vectors else np.zeros((0, 0), "float32")
-    sv = np.load(path / "sent_vecs.npy") if vectors else np.zeros((0, 0), "float32")
+    cv = np.load(path / "chunk_vecs.npy").astype("float32") if vectors else np.zeros((0, 0), "float32")
+    sv = np.load(path / "sent_vecs.npy").astype("float32") if vectors else np.zeros((0, 0), "float32")
     if vectors and (len(cv) != len(chunks) or (sentences and len(sv) != len(sents))):
         raise ValueError(f"segment {key} has vectors for {len(cv)} chunks and {len(sv)} sentences")
     terms: list[list[str]] = []
@@ -606,7 +608,7 @@ class Generation:
                     if row:
                         raise ValueError("vectors of different widths")
                     out = np.empty((rows, v.shape[1]), "float16")
-                out[row : row + len(v)] = v
+                _to_half(out[row : row + len(v)], v)
             except (*_DAMAGE, IndexError) as exc:
                 raise IndexDamagedError(self.index_dir, f"the passages of {rid} cannot be read") from exc
             row += len(v)
@@ -835,6 +837,17 @@ class IndexStore:
         pos = self.chunk_positions(report_ids)
         s = scores[pos]
         return best_of(pos, np.where(s > 0, s, -np.inf), n)
+
+
+def _to_half(dst: np.ndarray, src: np.ndarray) -> None:
+    """Copy ``src`` into the float16 array ``dst``: as is when it is float16 already, else
+    converted by torch (numpy's float32 to float16 conversion is several times slower)."""
+    if src.dtype == np.float16 or not len(src):
+        dst[...] = src
+        return
+    import torch
+
+    torch.from_numpy(dst).copy_(torch.from_numpy(np.array(src, dtype="float32", copy=True)))
 
 
 def _positions(runs: list[tuple[int, int]]) -> np.ndarray:

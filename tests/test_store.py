@@ -316,3 +316,22 @@ def test_a_search_of_every_report_asks_chroma_and_agrees_with_the_exact_ranking(
     got = store.dense_search(q, 5, None)
     assert [p for p, _ in got] == list(np.argsort(-every)[:5])
     assert np.allclose([s for _, s in got], every[[p for p, _ in got]], atol=2e-3)
+
+
+def test_segments_keep_half_precision_vectors_and_older_float32_ones_read_the_same(tmp_path, built_index, settings):
+    from index.store import forget_chroma_client, open_store, segments_dir
+
+    index_dir = _copy(built_index, tmp_path)
+    seg = segments_dir(index_dir) / _live(index_dir)["reports"][CARDIFF]["segment"]
+    assert {np.load(seg / f).dtype for f in ("chunk_vecs.npy", "sent_vecs.npy")} == {np.dtype("float16")}
+    before = open_store(index_dir, settings)
+    chunks, sents = before.gen.chunk_vecs[:], before.gen.sent_vecs[:]
+    for f in ("chunk_vecs.npy", "sent_vecs.npy"):  # as an older Arolwg wrote them
+        np.save(seg / f, np.load(seg / f).astype("float32"))
+    import index.store as store_module
+
+    store_module._STORES.clear()
+    forget_chroma_client(index_dir, settings)
+    after = open_store(index_dir, settings)
+    assert after is not before
+    assert np.array_equal(after.gen.chunk_vecs[:], chunks) and np.array_equal(after.gen.sent_vecs[:], sents)
