@@ -48,6 +48,8 @@ REPO_DIR = EVAL_DIR.parent
 DEFAULT_NS = (2, 100, 500, 1000)
 WINDOW_CHARS = 900  # a passage's size: the raw encoder baseline encodes the text in windows of this many characters
 FIRST_QUESTION = "How many case files were reviewed in Cardiff?"
+# Names no council: a search of every report, so its first answer also opens Chroma.
+FIRST_QUESTION_WHOLE = "How many case files did the inspectors review?"
 BASELINE_N = 2
 RSS_LIMIT_MB = 1024.0  # "1 GB", in MB of 1,024 KiB as the benchmark reports memory
 
@@ -68,6 +70,7 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("add_s", "add one report", "s"),
     ("remove_s", "remove one report", "s"),
     ("first_answer_s", "new process to first answer", "s"),
+    ("first_answer_whole_s", "new process to first answer, naming no council", "s"),
     ("query_p50_s", "warm query p50", "ms"),
     ("query_p95_s", "warm query p95", "ms"),
     ("query_peak_rss_mb", "query process peak RSS", "mb"),
@@ -433,6 +436,10 @@ def _query_process(index_dir: Path, qa_path: Path, limit: int | None, seed: int,
         "query", {"index": str(index_dir), "qa": str(qa_path), "limit": limit, "which": True, "seed": seed}, log_path, progress
     )
     q["first_answer_s"] = q.pop("first_answer_at") - t_start
+    # A question that names no council is searched over every report, through Chroma (which a
+    # question naming one does not open): its own new process.
+    whole, t_start = _run_child("first", {"index": str(index_dir), "question": FIRST_QUESTION_WHOLE}, log_path, progress)
+    q["first_answer_whole_s"] = whole["first_answer_at"] - t_start
     return q
 
 
@@ -445,6 +452,11 @@ def _child_main(kind: str, args: dict) -> int:
         out = measure_index(
             Path(args["corpus"]), Path(args["index"]), Path(args["extra"]), args.get("remove"), progress=progress
         )
+    elif kind == "first":
+        from rag import query
+
+        query(args["question"], index_dir=Path(args["index"]))
+        out = {"first_answer_at": time.time()}
     elif kind == "query":
         out = measure_query(
             Path(args["index"]), Path(args["qa"]), args.get("limit"), progress=progress, which=args.get("which", False), seed=args.get("seed", 0)
@@ -559,6 +571,7 @@ def _targets(rows: list[dict]) -> list[dict]:
         {"key": "add_s", "target": "add one report to the built index <= 10 s", "value": last.get("add_s"), "limit": 10.0, "met": at_most("add_s", 10.0)},
         {"key": "remove_s", "target": "remove one report <= 5 s", "value": last.get("remove_s"), "limit": 5.0, "met": at_most("remove_s", 5.0)},
         {"key": "first_answer_s", "target": "new process to first answer <= 5 s", "value": last.get("first_answer_s"), "limit": 5.0, "met": at_most("first_answer_s", 5.0)},
+        {"key": "first_answer_whole_s", "target": "new process to first answer, a question naming no council <= 5 s", "value": last.get("first_answer_whole_s"), "limit": 5.0, "met": at_most("first_answer_whole_s", 5.0)},
         {"key": "query_p95_s", "target": "warm query p95 <= 150 ms", "value": last.get("query_p95_s"), "limit": 0.15, "met": at_most("query_p95_s", 0.15)},
         {"key": "query_p95_s", "target": f"warm query p95 <= 1.5x the {BASELINE_N}-report p95 of the same run", "value": last.get("query_p95_s"), "limit": p95_limit, "met": at_most("query_p95_s", p95_limit)},
         {"key": "query_peak_rss_mb", "target": "peak RSS of a query process <= 1 GB (1,024 MB)", "value": last.get("query_peak_rss_mb"), "limit": RSS_LIMIT_MB, "met": at_most("query_peak_rss_mb", RSS_LIMIT_MB)},
@@ -661,6 +674,7 @@ def _result(rows, ns, started_at, t_run, seed, qa_path, questions, settings, iso
         "qa_path": str(qa_path),
         "questions_limit": questions,
         "first_question": FIRST_QUESTION,
+        "first_question_whole": FIRST_QUESTION_WHOLE,
         "window_chars": WINDOW_CHARS,
         "embedding_batch_size": s.embedding_batch_size,
         "chroma": f"server {s.chroma_host}:{s.chroma_port}" if s.chroma_host else "on disk (PersistentClient in the index folder)",
@@ -845,7 +859,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from eval.runner import add_input_arguments
 
     parser = argparse.ArgumentParser(prog="python -m eval.scale", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--child", choices=["index", "query"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["index", "query", "first"], help=argparse.SUPPRESS)
     parser.add_argument("--child-args", default="{}", help=argparse.SUPPRESS)
     add_input_arguments(parser, ("qa", "out"))
     add_arguments(parser)

@@ -272,6 +272,7 @@ def test_tiny_scale_run_writes_every_result(tmp_path, embeddings):
         "add one report to the built index <= 10 s",
         "remove one report <= 5 s",
         "new process to first answer <= 5 s",
+        "new process to first answer, a question naming no council <= 5 s",
         "warm query p95 <= 150 ms",
         "warm query p95 <= 1.5x the 2-report p95 of the same run",
         "peak RSS of a query process <= 1 GB (1,024 MB)",
@@ -298,7 +299,7 @@ def test_tiny_scale_run_writes_every_result(tmp_path, embeddings):
     for r in rows:
         assert sum(v["n"] for v in r["per_kind"].values()) == 2
         assert sorted(r["misses"]) == ["facts_missing", "not_in_top5"]
-    assert md.count("| met |") + md.count("| **not met** |") == 14
+    assert md.count("| met |") + md.count("| **not met** |") == 15
     png = (out / "scale.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
 
