@@ -61,6 +61,7 @@ from index.store import (
     read_segment,
     segment_key,
     segment_sound,
+    sound_segment,
     segment_text,
     segments_dir,
     write_generation,
@@ -359,9 +360,13 @@ def _write(
         # reports whose segment is missing, damaged, or made by another chunker or model).
         keys = {rid: segment_key(rid, m.sha256, CHUNKER_VERSION, model) for rid, m in want.items()}
         todo: list[Segment] = []
+        reused: dict[str, Segment] = {}  # key -> the sound segment as checked, read once per write
         for rid, key in list(keys.items()):
-            if (segments_dir(index_dir) / key / "done").is_file() and (rid not in texts or rid in old.reports) and segment_sound(index_dir, key):
-                continue
+            if (segments_dir(index_dir) / key / "done").is_file() and (rid not in texts or rid in old.reports):
+                seg = sound_segment(index_dir, key)
+                if seg is not None:
+                    reused[key] = seg
+                    continue
             text = texts[rid] if rid in texts else old.text(rid)
             seg = _chunked(key, want[rid], text, files_by_id.get(rid))
             if not seg.chunks and rid in texts:
@@ -386,7 +391,7 @@ def _write(
 
             _embed(todo, emb, tell, keep)
         # What the new generation is made of, read back from the segments (vectors not needed).
-        parts = [read_segment(index_dir, keys[rid], vectors=False, extras=True) for rid in sorted(want)]
+        parts = [reused.get(keys[rid]) or read_segment(index_dir, keys[rid], vectors=False, extras=True) for rid in sorted(want)]
         chunks = [c for seg in parts for c in seg.chunks]
         meta_of = {rid: want[rid] for rid in want}  # the generation's metadata (hand dates too), not the segment's
 

@@ -288,11 +288,13 @@ def _read_jsonl(path: Path) -> list:
 
 
 def read_segment(
-    index_dir: Path, key: str, *, vectors: bool = True, extras: bool = False, sentences: bool = True
+    index_dir: Path, key: str, *, vectors: bool | str = True, extras: bool = False, sentences: bool = True
 ) -> Segment:
     """Read a segment back; FileNotFoundError/ValueError if it is missing or damaged.
 
     ``sentences=False`` leaves its sentences out (empty), for a reader that takes only their bounds.
+    ``vectors="mapped"`` maps the vector files instead of reading them: their headers and sizes are
+    checked, their contents are read only if used.
     """
     path = segments_dir(index_dir) / key
     n = int((path / "done").read_text())
@@ -307,8 +309,12 @@ def read_segment(
     sents = [Sentence(cid, text, start, end) for cid, text, start, end in _read_jsonl(path / "sentences.jsonl")] if sentences else []
     if len(chunks) != n:
         raise ValueError(f"segment {key} has {len(chunks)} chunks, not {n}")
-    cv = np.load(path / "chunk_vecs.npy").astype("float32") if vectors else np.zeros((0, 0), "float32")
-    sv = np.load(path / "sent_vecs.npy").astype("float32") if vectors else np.zeros((0, 0), "float32")
+    if vectors == "mapped":
+        cv, sv = np.load(path / "chunk_vecs.npy", mmap_mode="r"), np.load(path / "sent_vecs.npy", mmap_mode="r")
+    elif vectors:
+        cv, sv = np.load(path / "chunk_vecs.npy").astype("float32"), np.load(path / "sent_vecs.npy").astype("float32")
+    else:
+        cv = sv = np.zeros((0, 0), "float32")
     if vectors and (len(cv) != len(chunks) or (sentences and len(sv) != len(sents))):
         raise ValueError(f"segment {key} has vectors for {len(cv)} chunks and {len(sv)} sentences")
     terms: list[list[str]] = []
@@ -330,12 +336,20 @@ _DAMAGE = (OSError, ValueError, KeyError, TypeError, EOFError)
 
 def segment_sound(index_dir: Path, key: str) -> bool:
     """The segment is complete and readable (checked before reusing one)."""
+    return sound_segment(index_dir, key) is not None
+
+
+def sound_segment(index_dir: Path, key: str) -> Segment | None:
+    """The segment, read with its keyword terms and vocabulary and its vectors mapped (their sizes
+    checked), if it is complete and readable; None if not. A write reuses what it read."""
     try:
-        read_segment(index_dir, key, extras=True)
+        seg = read_segment(index_dir, key, extras=True, vectors="mapped")
+        if seg.chunk_vecs.ndim != 2 or seg.sent_vecs.ndim != 2:
+            raise ValueError(f"segment {key} has vectors of the wrong shape")
         segment_text(index_dir, key)
-        return True
+        return seg
     except _DAMAGE:
-        return False
+        return None
 
 
 def generation_sound(index_dir: Path, generation: int) -> list[str]:

@@ -335,3 +335,30 @@ def test_segments_keep_half_precision_vectors_and_older_float32_ones_read_the_sa
     after = open_store(index_dir, settings)
     assert after is not before
     assert np.array_equal(after.gen.chunk_vecs[:], chunks) and np.array_equal(after.gen.sent_vecs[:], sents)
+
+
+def test_a_write_reads_each_kept_segment_once_without_its_vectors(tmp_path, dated_index, settings, embeddings, monkeypatch):
+    """Removing a report checks and reuses every other report's segment in one read, its vectors
+    only mapped (their sizes checked), not read: a write's reading grows with the corpus only by
+    small files."""
+    import index.build as build_module
+    import index.store as store_module
+    from index import list_reports, update_index
+
+    index_dir = tmp_path / "index"
+    shutil.copytree(dated_index, index_dir)
+    reads: list[tuple[str, object]] = []
+    real = store_module.read_segment
+
+    def counting(index_dir, key, **kw):
+        reads.append((key, kw.get("vectors", True)))
+        return real(index_dir, key, **kw)
+
+    before = {r.report_id for r in list_reports(index_dir, settings)}
+    monkeypatch.setattr(store_module, "read_segment", counting)
+    monkeypatch.setattr(build_module, "read_segment", counting)
+    gone = sorted(before)[0]
+    update_index(index_dir, remove=[gone], settings=settings, embeddings=embeddings)
+    kept = _live(index_dir)["reports"]
+    assert set(kept) == before - {gone}
+    assert sorted(reads, key=str) == sorted(((r["segment"], "mapped") for r in kept.values()), key=str), reads
