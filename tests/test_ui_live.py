@@ -537,7 +537,10 @@ def test_llm_mode_streams_the_model_tokens_into_the_chat(llama_server, built_ind
             last_content(out[0]) for out in job.outputs()[1:-1] if "arolwg-streaming" in last_content(out[0])
         ]
         texts = [re.sub(r"<[^>]+>", "", s) for s in streaming]
-        assert len(texts) >= 3 and all(t for t in texts), texts[:3]
+        # The chat redraws at most every 50 ms, so how many partial states a short answer shows
+        # depends on how fast the tokens come (2 for a dozen tokens on a busy machine): two or
+        # more growing ones are streaming; one would be the whole answer at once.
+        assert len(set(texts)) >= 2 and all(t for t in texts), texts[:3]
         assert all(b.startswith(a) for a, b in zip(texts, texts[1:]))  # the text only grows
         final = last_content(chat)
         assert "arolwg-streaming" not in final
