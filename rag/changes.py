@@ -17,10 +17,12 @@ report a line of its best evidence on the topic, or says it has none.
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import replace
 
 import numpy as np
 
+from index.store import best_of
 from index.text import terms
 from index.types import ReportMeta
 from rag.timescope import newest_first, report_label
@@ -145,17 +147,30 @@ def summary_search(store, scope, qvec: np.ndarray, k: int, mode: str = "hybrid",
     :func:`rag.retrieval.search` searches it."""
     from rag.retrieval import search, to_passage
 
+    is_summary = _summary_mask(store)
     out = []
     for g in scope.groups:
-        mask = store._report_mask(list(g))
-        pos = np.flatnonzero(mask) if mask is not None else np.arange(len(store.chunks))
-        pos = [int(p) for p in pos if any(_SUMMARY.fullmatch(h.strip()) for h in store.chunks[int(p)].section)]
-        if not pos:
+        pos = store.chunk_positions(list(g))
+        pos = pos[is_summary[pos]]
+        if not len(pos):
             out.append(tuple(search(store, scope.search_text, qvec, k, list(g), mode, candidates)))
             continue
-        sims = sorted(((float(store.gen.chunk_vector(p) @ qvec), p) for p in pos), reverse=True)[:k]
-        out.append(tuple(to_passage(store, p, score=round(sim, 6), similarity=round(sim, 6)) for sim, p in sims))
+        best = best_of(pos, store.gen.chunk_vecs[pos] @ np.asarray(qvec, dtype="float32"), k)
+        out.append(tuple(to_passage(store, p, score=round(sim, 6), similarity=round(sim, 6)) for p, sim in best))
     return tuple(out)
+
+
+_SUMMARY_MASKS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _summary_mask(store) -> np.ndarray:
+    """Which of the store's passages sit under a summary heading: worked out once per store (a
+    generation's passages never change), not on every question."""
+    mask = _SUMMARY_MASKS.get(store)
+    if mask is None:
+        mask = np.fromiter((any(_SUMMARY.fullmatch(h.strip()) for h in c.section) for c in store.chunks), bool, len(store.chunks))
+        _SUMMARY_MASKS[store] = mask
+    return mask
 
 
 def _norm(text: str) -> str:
