@@ -195,7 +195,7 @@ def _group_sentences(seg: Segment) -> list[list[Sentence]]:
 def _chroma_entry(seg_meta: ReportMeta, c: Chunk) -> dict:
     """A passage's metadata in Chroma: its report, place (``start``/``end``: characters in the
     report's text) and the report's inspection dates, so a ``where`` on them works in Chroma too."""
-    entry = {
+    return {
         "report_id": c.report_id,
         "authority": seg_meta.authority,
         "section": " > ".join(c.section),
@@ -203,7 +203,6 @@ def _chroma_entry(seg_meta: ReportMeta, c: Chunk) -> dict:
         "end": c.end,
         **_dates_entry(seg_meta),
     }
-    return entry
 
 
 def _dates_entry(meta: ReportMeta) -> dict:
