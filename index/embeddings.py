@@ -77,70 +77,70 @@ class _MeanPooling:
     most of a new process's time to its first answer and a sixth of its memory.
     """
 
-    @classmethod
-    def wrap(cls, model, tokenizer, max_seq_length: int, normalize: bool) -> "_MeanPooling":
-        """One made of an already loaded model and tokenizer (sentence-transformers')."""
-        self = cls.__new__(cls)
-        self.tokenizer, self.model = tokenizer, model
+    def __init__(self, model, tokenizer, max_seq_length: int, normalize: bool) -> None:
+        self.model, self.tokenizer = model, tokenizer
         self.max_seq_length, self.normalize = max_seq_length, normalize
         self.dim = int(model.config.hidden_size)
-        return self
 
-    def __init__(self, path: str, max_seq_length: int, normalize: bool) -> None:
+    @classmethod
+    def load(cls, path: str, max_seq_length: int, normalize: bool) -> "_MeanPooling":
+        """The model and tokenizer of the folder ``path``, through transformers."""
         # From their modules, not transformers' lazy top level: with several threads asking a new
         # process their first questions at once (a test does), the top level was sometimes met
         # half-initialised: "cannot import name 'AutoModel' from 'transformers'".
         from transformers.models.auto.modeling_auto import AutoModel
         from transformers.models.auto.tokenization_auto import AutoTokenizer
 
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path).eval()
-        self.max_seq_length = max_seq_length
-        self.normalize = normalize
-        self.dim = int(self.model.config.hidden_size)
+        return cls(AutoModel.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path), max_seq_length, normalize)
 
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
-        import torch
+        def run(batch: list[str]):
+            enc = self.tokenizer(batch, padding=True, truncation="longest_first", max_length=self.max_seq_length, return_tensors="pt")
+            return _mean_pool(self.model(**enc).last_hidden_state, enc["attention_mask"], self.normalize)
 
-        out = np.zeros((len(texts), self.dim), "float32")
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        with torch.inference_mode():
-            for b in range(0, len(order), batch_size):
-                idx = order[b : b + batch_size]
-                enc = self.tokenizer([texts[i] for i in idx], padding=True, truncation="longest_first",
-                                     max_length=self.max_seq_length, return_tensors="pt")
-                tokens = self.model(**enc).last_hidden_state
-                mask = enc["attention_mask"].unsqueeze(-1).to(tokens.dtype)
-                vecs = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                if self.normalize:
-                    vecs = torch.nn.functional.normalize(vecs, p=2, dim=1)
-                out[idx] = vecs.float().numpy()
-        return out
+        return _in_batches(texts, batch_size, self.dim, run)
 
 
-class _Pooled:
-    """A transformer model with mean pooling (and normalisation) as one torch module: traced into
-    TorchScript, it encodes without transformers."""
+def _mean_pool(tokens, attention_mask, normalize: bool):
+    """The mean of each text's token embeddings (padding left out), normalised if asked: the
+    model's sentence-transformers pooling."""
+    import torch
 
-    @staticmethod
-    def module(model, normalize: bool, names: list[str]):
-        import torch
+    mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
+    vecs = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(vecs, p=2, dim=1) if normalize else vecs
 
-        class Pooled(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.model = model
 
-            def forward(self, input_ids, attention_mask, token_type_ids=None):
-                kw = {"input_ids": input_ids, "attention_mask": attention_mask}
-                if token_type_ids is not None:
-                    kw["token_type_ids"] = token_type_ids
-                tokens = self.model(**kw).last_hidden_state
-                mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
-                vecs = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                return torch.nn.functional.normalize(vecs, p=2, dim=1) if normalize else vecs
+def _in_batches(texts: list[str], batch_size: int, dim: int, run) -> np.ndarray:
+    """``run(batch)`` (a tensor of vectors) over ``texts`` in batches, longest first as
+    sentence-transformers does (texts of similar length pad least), as one float32 array."""
+    import torch
 
-        return Pooled().eval()
+    out = np.zeros((len(texts), dim), "float32")
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    with torch.inference_mode():
+        for b in range(0, len(order), batch_size):
+            idx = order[b : b + batch_size]
+            out[idx] = run([texts[i] for i in idx]).float().numpy()
+    return out
+
+
+def _pooled_module(model, normalize: bool):
+    """The model and its mean pooling as one torch module, to be traced into TorchScript."""
+    import torch
+
+    class Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, token_type_ids=None):
+            kw = {"input_ids": input_ids, "attention_mask": attention_mask}
+            if token_type_ids is not None:
+                kw["token_type_ids"] = token_type_ids
+            return _mean_pool(self.model(**kw).last_hidden_state, attention_mask, normalize)
+
+    return Pooled().eval()
 
 
 _TRACE_INPUTS = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
@@ -207,7 +207,7 @@ class _Traced:
             raise ValueError(f"inputs {sorted(enc)} are not a BERT-like model's")
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the tracer's notes on shapes: the test holds the vectors
-            traced = torch.jit.trace(_Pooled.module(light.model, light.normalize, names), tuple(enc[n] for n in names), strict=False)
+            traced = torch.jit.trace(_pooled_module(light.model, light.normalize), tuple(enc[n] for n in names), strict=False)
         meta = {
             "inputs": names, "dim": light.dim, "max_seq_length": light.max_seq_length,
             "pad_id": tok.pad_token_id, "pad_token": tok.pad_token, "tokenizer": tok.backend_tokenizer.to_str(),
@@ -226,15 +226,11 @@ class _Traced:
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         import torch
 
-        out = np.zeros((len(texts), self.dim), "float32")
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        with torch.inference_mode():
-            for b in range(0, len(order), batch_size):
-                idx = order[b : b + batch_size]
-                enc = self.tokenizer.encode_batch([texts[i] for i in idx])
-                inputs = [torch.tensor([getattr(e, _TRACE_INPUTS[n]) for e in enc]) for n in self.names]
-                out[idx] = self.module(*inputs).float().numpy()
-        return out
+        def run(batch: list[str]):
+            enc = self.tokenizer.encode_batch(batch)
+            return self.module(*[torch.tensor([getattr(e, _TRACE_INPUTS[n]) for e in enc]) for n in self.names])
+
+        return _in_batches(texts, batch_size, self.dim, run)
 
 
 def _load(path: str, make):
@@ -286,7 +282,7 @@ class SentenceTransformerEmbeddings(Embeddings):
                     log.info("loaded embedding model %s", self.path)
                     if self._light is None and self._trace_key() and not self._traced_exists():
                         first = self._model[0]  # the Transformer module: its model and tokenizer
-                        self._keep_trace(_MeanPooling.wrap(first.auto_model, first.tokenizer, **self._light_config))
+                        self._keep_trace(_MeanPooling(first.auto_model, first.tokenizer, **self._light_config))
         return self._model
 
     def _trace_key(self) -> str | None:
@@ -316,7 +312,7 @@ class SentenceTransformerEmbeddings(Embeddings):
             except Exception as exc:  # noqa: BLE001 - a damaged trace is replaced, not fatal
                 log.warning("the compiled embedding model in %s cannot be read (%s): loading it again",
                             self.cache_dir, str(exc).splitlines()[0][:200])
-        light = _load(self.path, lambda: _MeanPooling(self.path, **self._light_config))
+        light = _load(self.path, lambda: _MeanPooling.load(self.path, **self._light_config))
         log.info("loaded embedding model %s (transformers only)", self.path)
         if self._trace_key():
             self._keep_trace(light)
