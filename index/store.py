@@ -751,9 +751,13 @@ class IndexStore:
         """Okapi inverse document frequency of each term (empty for an empty index)."""
         return self.gen.idf
 
+    def _whole(self, report_ids: list[str] | None) -> bool:
+        """The scope is every report of the generation."""
+        return report_ids is None or self._report_no.keys() <= set(report_ids)
+
     def _report_mask(self, report_ids: list[str] | None) -> np.ndarray | None:
         """A per-chunk boolean mask for the reports in scope (None: every report)."""
-        if report_ids is None or len(set(report_ids) & set(self._report_no)) == len(self._report_no):
+        if self._whole(report_ids):
             return None
         allowed = np.zeros(len(self._report_no), dtype=bool)
         allowed[[self._report_no[r] for r in report_ids if r in self._report_no]] = True
@@ -811,7 +815,7 @@ class IndexStore:
         """
         if not self.chunks or (report_ids is not None and not report_ids):
             return []
-        if self._report_mask(report_ids) is not None:
+        if not self._whole(report_ids):
             return best_of(*self.passage_scores(qvec, report_ids), n)
         col = self.collection()
         try:
