@@ -10,6 +10,7 @@ from typing import Any, Callable, Sequence
 
 from index.store import IndexStore, is_index_dir, open_store
 from rag.errors import ArolwgError, EmptyQuestionError, IndexMissingError, InvalidArgumentError, QuestionTooLongError
+from rag.scope import MAX_COMPARED
 from rag.settings import Settings, get_settings
 from rag.types import Answer, Passage
 
@@ -261,7 +262,9 @@ def query(
         ans = outline
         if on_token:
             on_token(ans.text)
-    elif use_llm:
+    elif use_llm and len(r.scope.groups) <= MAX_COMPARED:
+        # (A comparison of more councils is a list of each one's own lines, as "Which councils
+        # ...?" is: too many sources for one prompt, and nothing a model would add.)
         from dataclasses import replace as _replace
 
         from rag.llm import llm_answer

@@ -145,6 +145,9 @@ def _years(metas: list[ReportMeta]) -> str:
     return str(years[0]) if len(years) == 1 else f"{years[0]}-{years[-1]}"
 
 
+NAMED_IN_NOTICE = 3  # councils with several reports that a notice names one by one
+
+
 def scope_notice(scope: Scope, reports: dict[str, ReportMeta]) -> str:
     """What the user should know about the reports an answer was drawn from (or ""): councils
     with none of the time asked about, and councils with several reports in scope.
@@ -160,7 +163,11 @@ def scope_notice(scope: Scope, reports: dict[str, ReportMeta]) -> str:
     if several and scope.changed:
         notes.append("Each report is searched on its own and its lines are shown side by side, oldest first.")
     elif several:
-        parts = [f"{len(ms)} reports of {short_name(a) or 'no known council'} ({_years(ms)})" for a, ms in several]
+        if len(several) > NAMED_IN_NOTICE:  # a sentence, not a roll call of every council
+            ms = [m for _, group in several for m in group]
+            parts = [f"{len(ms):,} reports of {len(several)} councils ({_years(ms)})"]
+        else:
+            parts = [f"{len(ms)} reports of {short_name(a) or 'no known council'} ({_years(ms)})" for a, ms in several]
         notes.append(
             f"This answer draws on {' and '.join(parts)}: each line names the report's date, newest first. "
             "Ask about “the latest inspection” or a year (“in 2018”) to narrow it."

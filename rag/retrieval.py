@@ -12,7 +12,7 @@ from index.store import IndexStore
 from index.text import terms
 from index.vocab import bridge
 from rag.pages import page_fields
-from rag.scope import Scope, scope_question
+from rag.scope import MAX_COMPARED, Scope, scope_question
 from rag.types import Passage
 
 MODES = ("hybrid", "dense", "bm25")
@@ -105,14 +105,14 @@ def retrieve_scoped(
     t1 = time.perf_counter()
     # Each council of a comparison is searched as deeply as a single-council question: its
     # answer is drawn from its own group; the merged list keeps the head of each group.
-    if sc.across:  # every council of the corpus: one batched search (rag.across)
-        from rag.across import search_each
-
-        groups = search_each(store, sc.search_text, qvec, k, sc.groups, mode, candidates)
-    elif sc.overall:  # "What has changed in X?" with no topic: each report's summary (rag.changes)
+    if sc.overall:  # "What has changed in X?" with no topic: each report's summary (rag.changes)
         from rag.changes import summary_search
 
         groups = summary_search(store, sc, qvec, k, mode, candidates)
+    elif sc.across or (not sc.changed and len(sc.groups) > MAX_COMPARED):
+        from rag.across import search_each  # every council of the corpus, or many: one batched search
+
+        groups = search_each(store, sc.search_text, qvec, k, sc.groups, mode, candidates)
     else:
         groups = tuple(tuple(search(store, sc.search_text, qvec, k, list(g), mode, candidates)) for g in sc.groups)
     # Interleave groups so a comparison shows each council near the top.

@@ -88,7 +88,9 @@ _EACH = re.compile(
     r"(?:councils?|local\s+authorit(?:y|ies)|authorit(?:y|ies)|reports?|inspections?)\b",
     re.I,
 )
-MAX_COMPARED = 6  # "each council" over more reports than this is a search of them all, not a comparison
+# A comparison of more councils than this is searched in one batch (rag.across.search_each).
+MAX_COMPARED = 6
+_COUNTED = {"two": 2, "both": 2, "three": 3, "four": 4}  # words that say how many councils are meant
 
 # A question across the corpus: "Which councils ...?", "How many councils ...?", "In which reports
 # ...?", "... across Wales": every council in scope is searched on its own (no MAX_COMPARED cap)
@@ -258,9 +260,18 @@ def _scope_question(question: str, reports: dict[str, ReportMeta], filters: dict
         by_authority: dict[str, list[str]] = {}
         for i in allowed:
             by_authority.setdefault(reports[i].authority, []).append(i)
-        if 2 <= len(by_authority) <= MAX_COMPARED:
+        if len(by_authority) >= 2:
+            # Every council in scope, side by side, as many as there are: a council's line is the
+            # same whether the index holds two councils or twenty.
             text = re.sub(r"\s{2,}", " ", question[: m.start()] + " " + question[m.end() :]).strip()
             labels = sorted(by_authority)
+            said = next((w for w in re.findall(r"\w+", m.group(0).lower()) if w in _COUNTED), "")
+            if said and _COUNTED[said] != len(labels):
+                # "The two councils" cannot say which two: the answer shows all and says so, not guesses.
+                note = " ".join(x for x in (note, (
+                    f"The question asks about “{m.group(0).strip()}”, but the reports searched are of {len(labels)} "
+                    "councils: each is shown. Name the councils to compare only those."
+                )) if x)
             return Scope(tuple(tuple(by_authority[a]) for a in labels), tuple(labels), text if terms(text) else question, missing, time=time, note=note)
     if not groups:
         # A council named but filtered out, or none named: search what the filters allow.

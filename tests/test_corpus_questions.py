@@ -13,6 +13,7 @@ import pytest
 
 from index.text import terms
 from index.types import ReportMeta
+from rag.across import search_each as _search_each
 from rag.scope import MAX_COMPARED, across_match, scope_question
 
 
@@ -62,8 +63,24 @@ def test_every_council_is_a_group_of_its_own_beyond_the_comparison_cap():
     assert sc.across and len(sc.groups) == 8 and sorted(sc.labels) == sorted(m.authority for m in reports.values())
     assert all(len(g) == 1 for g in sc.groups)
     assert sc.text == "have problems recruiting social workers?"
-    # "each council" over more councils than the cap stays a search of them all, as before.
-    assert not scope_question("What did CIW find about supervision in each council?", reports).comparison
+
+
+
+def test_each_council_is_every_council_side_by_side_however_many():
+    reports = _metas(8)
+    sc = scope_question("What did CIW find about supervision in each council?", reports)
+    assert (sc.comparison, sc.across, sc.note) == (True, False, "")
+    assert sorted(sc.labels) == sorted(m.authority for m in reports.values())
+    assert sc.text == "What did find about supervision ?"
+    # "The two councils" of eight cannot say which two: all are shown, and the answer says so.
+    two = scope_question("How do the two councils compare on supervision?", reports)
+    assert two.groups == sc.groups
+    assert two.note == (
+        "The question asks about “the two councils”, but the reports searched are of 8 councils: "
+        "each is shown. Name the councils to compare only those."
+    )
+    # Of exactly two, nothing to say.
+    assert scope_question("How do the two councils compare on supervision?", _metas(2)).note == ""
 
 
 def test_a_named_council_or_filter_is_not_a_question_across_the_corpus():
@@ -148,6 +165,27 @@ def test_both_councils_listed_each_line_cited_and_dated(ask):
     for line in lines[1:]:
         assert re.match(r"- (Cardiff|Wrexham), [A-Z][a-z]{2}(-[A-Z][a-z]{2})? \d{4}: .*\[\d+\]$", line), line
     assert "hospital discharge" in ans.text
+
+
+def test_a_comparison_of_more_councils_than_the_cap_is_one_batched_search_with_the_same_lines(ask, monkeypatch):
+    import rag.across
+    import rag.retrieval
+
+    question = "How do the two councils compare on supervision?"
+    small = ask(question)
+    # The dated index holds two councils; with the cap under two, their comparison is searched
+    # in one batch, as a comparison of twenty councils is.
+    batched = []
+    monkeypatch.setattr(rag.retrieval, "MAX_COMPARED", 1)
+    monkeypatch.setattr(rag.across, "search_each", lambda *a, **k: batched.append(1) or _search_each(*a, **k))
+    big = ask(question)
+    assert batched == [1] and not small.abstained and not big.abstained
+    assert _councils(big) == _councils(small) == {"Cardiff Council", "Wrexham County Borough Council"}
+    # Each council's line is its own: labelled with it, its report's date, and citing it alone.
+    for line in big.text.splitlines():
+        council = re.match(r"(Cardiff|Wrexham), [A-Z][a-z]{2}(?:-[A-Z][a-z]{2})? \d{4}: ", line).group(1)
+        cited = {c.authority for c in big.citations if f"[{c.n}]" in line}
+        assert cited and all(a.startswith(council) for a in cited), line
 
 
 def test_no_council_listed_when_none_answers(ask):

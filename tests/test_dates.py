@@ -473,3 +473,27 @@ def test_the_chat_date_filter_and_the_reports_tab():
     ]
     html = reports_table_html([REPS["cx"], REPS["c20"]])
     assert "Not found in the text" in html and "23 November - 3 December 2020" in html
+
+
+def test_the_notice_names_a_few_councils_and_counts_many():
+    from rag.dates import NAMED_IN_NOTICE, scope_notice
+    from rag.scope import Scope
+
+    names = ["Cardiff Council", "Wrexham County Borough Council", "Swansea Council", "Powys County Council"]
+    reps = {f"{a}-{y}": _meta(f"{a}-{y}", a, f"June {y}") for a in names for y in (2016, 2019)}
+    reps["Gwynedd Council-2020"] = _meta("Gwynedd Council-2020", "Gwynedd Council", "June 2020")  # one report: not counted
+
+    def notice(councils):
+        groups = tuple(tuple(r for r, m in reps.items() if m.authority == a) for a in councils)
+        return scope_notice(Scope(groups, tuple(councils), "supervision"), reps)
+
+    few = names[:NAMED_IN_NOTICE]
+    assert notice(few) == (
+        "This answer draws on 2 reports of Cardiff (2016-2019) and 2 reports of Swansea (2016-2019) and "
+        "2 reports of Wrexham (2016-2019): each line names the report's date, newest first. "
+        "Ask about “the latest inspection” or a year (“in 2018”) to narrow it."
+    )
+    assert notice([*names, "Gwynedd Council"]) == (
+        "This answer draws on 8 reports of 4 councils (2016-2019): each line names the report's date, newest first. "
+        "Ask about “the latest inspection” or a year (“in 2018”) to narrow it."
+    )

@@ -160,6 +160,23 @@ def test_query_with_llm_answerer_through_llama_server(llama_server, built_index,
     check_answer(ans, "openai:smollm2", store.source_text)
 
 
+def test_a_comparison_of_many_councils_is_their_own_lines_not_one_prompt(llama_server, dated_index, embeddings, monkeypatch):
+    import rag.api
+    from rag.api import query
+
+    question = "How do the two councils compare on supervision?"
+    settings = get_settings(llm="openai", llm_base_url=llama_server, llm_model="smollm2", index_dir=dated_index,
+                            llm_timeout=LLM_TIMEOUT)
+    extractive = query(question, index_dir=dated_index, settings=settings, embeddings=embeddings)
+    # Two councils stand for more than the cap: every council's sources would not fit one prompt.
+    monkeypatch.setattr(rag.api, "MAX_COMPARED", 1)
+    tokens: list[str] = []
+    ans = query(question, index_dir=dated_index, answerer="llm", settings=settings, embeddings=embeddings,
+                on_token=tokens.append)
+    assert not extractive.abstained
+    assert (ans.text, ans.citations, ans.backend, tokens) == (extractive.text, extractive.citations, extractive.backend, [ans.text])
+
+
 def _server_settings(backend: str, port: int, timeout: float):
     url = f"http://127.0.0.1:{port}" + ("/v1" if backend == "openai" else "")
     return url, get_settings(llm=backend, llm_base_url=url, llm_model="m", llm_timeout=timeout)
