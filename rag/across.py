@@ -45,10 +45,17 @@ def search_each(
     groups: tuple[tuple[str, ...], ...],
     mode: str = "hybrid",
     candidates: int = 30,
+    *,
+    listed: bool = True,
 ) -> tuple[tuple[Passage, ...], ...]:
     """The top ``k`` passages of each group of report ids, as :func:`rag.retrieval.search` finds
     them for one group, computed in one batch: the sentence and BM25 scores of every passage once,
-    then each group's best taken from them."""
+    then each group's best taken from them.
+
+    ``listed`` (a council listed on its one best sentence, :func:`across_answer`): each group's top
+    ``k`` from each of up to :data:`PER_COUNCIL_REPORTS` of its reports, and the head of each
+    ranking too. Not ``listed`` (a comparison of many councils): each group's top ``k`` alone, as
+    a comparison of a few councils searches each one."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     n_chunks = len(store.chunks)
@@ -74,12 +81,13 @@ def search_each(
         # A council's top k from each of its reports (up to PER_COUNCIL_REPORTS of them): its reports
         # repeat one another, and k passages for all of them would be k copies of one finding.
         everything = _fuse(rankings)
-        fused = everything[: k * max(1, min(len(g), PER_COUNCIL_REPORTS))]
-        # Fusing by rank favours a passage every signal ranks fairly well over one that a single
-        # signal ranks first (a name such as "Signs of Safety", which only the keywords catch); a
-        # council is listed on its one best sentence, so the head of each ranking is kept too.
-        heads, have = {p for r in rankings for p, _ in r[:HEADS]}, {p for p, _ in fused}
-        fused += [(p, s) for p, s in everything if p in heads and p not in have]
+        fused = everything[: k * max(1, min(len(g), PER_COUNCIL_REPORTS))] if listed else everything[:k]
+        if listed:
+            # Fusing by rank favours a passage every signal ranks fairly well over one that a single
+            # signal ranks first (a name such as "Signs of Safety", which only the keywords catch); a
+            # council is listed on its one best sentence, so the head of each ranking is kept too.
+            heads, have = {p for r in rankings for p, _ in r[:HEADS]}, {p for p, _ in fused}
+            fused += [(p, s) for p, s in everything if p in heads and p not in have]
         out.append(tuple(
             to_passage(store, p, score=round(s, 6), similarity=round(float(store.gen.chunk_vector(p) @ qvec), 6)) for p, s in fused
         ))

@@ -112,7 +112,7 @@ def retrieve_scoped(
     elif sc.across or (not sc.changed and len(sc.groups) > MAX_COMPARED):
         from rag.across import search_each  # every council of the corpus, or many: one batched search
 
-        groups = search_each(store, sc.search_text, qvec, k, sc.groups, mode, candidates)
+        groups = search_each(store, sc.search_text, qvec, k, sc.groups, mode, candidates, listed=sc.across)
     else:
         groups = tuple(tuple(search(store, sc.search_text, qvec, k, list(g), mode, candidates)) for g in sc.groups)
     # Interleave groups so a comparison shows each council near the top.

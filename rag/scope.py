@@ -93,7 +93,7 @@ MAX_COMPARED = 6
 _COUNTED = {"two": 2, "both": 2, "three": 3, "four": 4}  # words that say how many councils are meant
 
 # A question across the corpus: "Which councils ...?", "How many councils ...?", "In which reports
-# ...?", "... across Wales": every council in scope is searched on its own (no MAX_COMPARED cap)
+# ...?", "... across Wales": every council in scope is searched on its own, however many,
 # and answered as a list (rag.across).
 _ACROSS = re.compile(
     r"\b(?:(?:in|for|of|at)\s+)?(?:(?:which|how\s+many)\s+(?:of\s+the\s+)?(?:other\s+)?"

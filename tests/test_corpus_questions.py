@@ -117,6 +117,11 @@ def test_batched_search_finds_what_each_council_search_finds(dated_index, settin
         ]
         heads = {store.chunks[r[0][0]].id for r in rankings if r}
         assert {p.chunk_id for p in got[len(one) :]} == heads - {p.chunk_id for p in one}
+    # A comparison of many councils (not listed): each group's top k alone, as search finds it.
+    for g, got in zip(sc.groups, search_each(store, sc.search_text, qvec, 5, sc.groups, listed=False)):
+        one = search(store, sc.search_text, qvec, 5, list(g))
+        assert {p.chunk_id for p in got} == {p.chunk_id for p in one}
+        assert [p.score for p in got] == pytest.approx([p.score for p in one], abs=1e-3)
 
 
 def test_a_passage_only_the_keywords_rank_first_is_searched(dated_index, settings, embeddings):
