@@ -14,13 +14,14 @@ questions find them (:func:`rag.outline.from_headings`, :func:`rag.outline.from_
 
 from __future__ import annotations
 
-import csv
 import re
 import threading
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterable
+
+from defusedcsv import csv as defused_csv
 
 from index.store import IndexStore
 from rag.errors import InvalidArgumentError
@@ -219,12 +220,18 @@ def findings(
 
 def to_csv(rows: Iterable[Finding], file: IO[str] | str | Path) -> None:
     """Write findings as CSV (a header of :data:`CSV_COLUMNS`, then a row each) to an open text
-    file or a path (written as UTF-8)."""
+    file or a path (written as UTF-8).
+
+    Report text is anyone's PDF: a cell that begins with ``= + - @ | %`` is written with a leading
+    apostrophe (and its ``|`` escaped), so a spreadsheet shows it rather than running it as a
+    formula (OWASP's CSV injection advice, by defusedcsv). Such a quote is then not verbatim: its
+    ``start``/``end`` are of the report's words without the apostrophe.
+    """
     if isinstance(file, (str, Path)):
         with open(file, "w", encoding="utf-8", newline="") as fh:
             to_csv(rows, fh)
         return
-    writer = csv.DictWriter(file, fieldnames=CSV_COLUMNS)
+    writer = defused_csv.DictWriter(file, fieldnames=CSV_COLUMNS)
     writer.writeheader()
     for f in rows:
         writer.writerow(f.row())

