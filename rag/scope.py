@@ -106,6 +106,12 @@ _ACROSS = re.compile(
 )
 
 
+# "What do the reports say about ...?", "What did the inspections find ...?": the reports as a
+# whole, naming no council. Of several councils, each one's own answer is what is asked for, as
+# with "across Wales"; of one council, it is an ordinary question.
+_THE_REPORTS = re.compile(r"\b(?:do|did|does)\s+(?:the\s+|all\s+(?:the\s+)?)?(?:inspection\s+)?(?:reports|inspections)\b", re.I)
+
+
 def across_match(question: str) -> re.Match | None:
     """Where a question asks across the corpus ("Which councils ...?"), or None.
 
@@ -247,11 +253,13 @@ def _scope_question(question: str, reports: dict[str, ReportMeta], filters: dict
         if g:
             groups.append(g)
             labels.append(a)
-    if not named and (m := across_match(question)):
+    # ("What do the reports say ... in each council?" is a comparison: "each council" decides.)
+    the_reports = None if _EACH.search(question) else _THE_REPORTS.search(question)
+    if not named and (m := across_match(question) or the_reports):
         by_council: dict[str, list[str]] = {}
         for i in allowed:
             by_council.setdefault(reports[i].authority, []).append(i)
-        if by_council:
+        if len(by_council) >= (2 if m is the_reports else 1):
             text = re.sub(r"\s{2,}", " ", question[: m.start()] + " " + question[m.end() :]).strip(" ,")
             labels = sorted(by_council)
             return Scope(tuple(tuple(by_council[a]) for a in labels), tuple(labels), text if terms(text) else question,

@@ -83,6 +83,28 @@ def test_each_council_is_every_council_side_by_side_however_many():
     assert scope_question("How do the two councils compare on supervision?", _metas(2)).note == ""
 
 
+def test_the_reports_as_a_whole_are_each_councils_answer():
+    reports = _metas(3)
+    sc = scope_question("What do the reports say about staff supervision?", reports)
+    assert (sc.across, sorted(sc.labels), sc.text) == (True, sorted(m.authority for m in reports.values()), "What say about staff supervision?")
+    assert scope_question("What did the inspections find about advocacy?", reports).across
+    # Of one council, an ordinary question; naming a council, or "each council", decides as before.
+    assert scope_question("What do the reports say about staff supervision?", _metas(1)).groups == (("r0.txt",),)
+    assert not scope_question("What do the reports say about Cardiff's staff supervision?", reports).across
+    each = scope_question("What do the reports say about supervision in each council?", reports)
+    assert (each.across, each.comparison) == (False, True)
+
+
+def test_what_the_reports_say_lists_each_council_that_answers(ask):
+    ans = ask("What do the reports say about staff supervision?")
+    assert not ans.abstained
+    lines = ans.text.splitlines()
+    assert lines[0] == "2 of the 2 councils' reports answer this:"
+    assert [line.split(",")[0] for line in lines[1:]] == ["- Cardiff", "- Wrexham"]
+    assert _councils(ans) == {"Cardiff Council", "Wrexham County Borough Council"}
+    assert all("supervision" in line.lower() for line in lines[1:])
+
+
 def test_a_named_council_or_filter_is_not_a_question_across_the_corpus():
     reports = _metas(3)
     assert not scope_question("Which services in Cardiff have problems recruiting?", reports).across
