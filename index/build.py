@@ -34,7 +34,7 @@ from index.errors import (
     is_disk_full,
 )
 from index.load import discover, load_file
-from index.meta import detect_meta, hand_dates
+from index.meta import detect_dates, detect_meta, hand_dates
 from index.settings import IndexSettings, get_index_settings
 from index.store import (
     FORMAT,
@@ -686,7 +686,23 @@ def set_report_dates(
     """
     settings = settings or get_index_settings()
     index_dir = Path(index_dir or settings.index_dir)
-    shown = hand_dates(start, end)  # checked before the index is touched
+    return _write_dates(index_dir, settings, report_id, hand_dates(start, end))  # checked before the index is touched
+
+
+def clear_report_dates(
+    report_id: str, index_dir: str | Path | None = None, *, settings: IndexSettings | None = None
+) -> ReportMeta:
+    """Undo :func:`set_report_dates`: the report's dates are again those read from its own text
+    ("" when it gives none); returns its metadata. A report not dated by hand is left as it is.
+
+    As with dating by hand, nothing is embedded again. Raises :class:`ReportNotIndexedError` for
+    a report the index does not hold.
+    """
+    settings = settings or get_index_settings()
+    return _write_dates(Path(index_dir or settings.index_dir), settings, report_id, None)
+
+
+def _write_dates(index_dir: Path, settings: IndexSettings, report_id: str, shown: str | None) -> ReportMeta:
     try:
         return _set_dates(index_dir, settings, report_id, shown)
     except OSError as exc:
@@ -695,7 +711,8 @@ def set_report_dates(
         raise
 
 
-def _set_dates(index_dir: Path, settings: IndexSettings, report_id: str, shown: str) -> ReportMeta:
+def _set_dates(index_dir: Path, settings: IndexSettings, report_id: str, shown: str | None) -> ReportMeta:
+    """Give ``report_id`` the dates ``shown`` (by hand), or (None) the dates its text gives."""
     check_index_dir(index_dir)
     with write_lock(index_dir):
         gen = current_generation(index_dir)
@@ -713,7 +730,16 @@ def _set_dates(index_dir: Path, settings: IndexSettings, report_id: str, shown: 
         if entry is None:
             raise ReportNotIndexedError(report_id, index_dir, sorted(manifest["reports"]))
         before = ReportMeta(**{k: v for k, v in entry.items() if k in ReportMeta.__dataclass_fields__})
-        after = replace(before, dates=shown, dated_by="hand")
+        if shown is not None:
+            after = replace(before, dates=shown, dated_by="hand")
+        elif before.dated_by != "hand":
+            return before  # its dates are already its text's: nothing to write
+        else:
+            try:
+                text = segment_text(index_dir, entry["segment"])
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise IndexDamagedError(index_dir, f"the text of {report_id} cannot be read") from exc
+            after = replace(before, dates=detect_dates(clean_text(text).text), dated_by="")
         try:
             ids = [c.id for c in read_segment(index_dir, entry["segment"], vectors=False).chunks]
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -739,7 +765,7 @@ def _set_dates(index_dir: Path, settings: IndexSettings, report_id: str, shown: 
                 _chroma_dates(col, ids, before)  # back to what the live generation says
             raise
         drop_old(index_dir, gen + 1)
-    log.info("dated %s by hand: %s", report_id, shown)
+    log.info("dated %s %s: %s", report_id, "by hand" if shown is not None else "from its text again", after.dates or "(no date found)")
     return after
 
 

@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="date a report's inspection by hand instead of indexing: its file name, the first day and "
                    "(if not the same) the last day, as YYYY-MM-DD, e.g. --date report.pdf 2019-03-04 2019-03-08; "
                    "for a report whose dates were not found in its text. Nothing is embedded again")
+    p.add_argument("--clear-date", metavar="REPORT",
+                   help="undo --date: the report's dates are again those read from its own text (none, if it "
+                   "gives none). Nothing is embedded again")
     _common(p)
 
     p = sub.add_parser("check", help="say whether an index is sound (exit 0) or what is damaged (exit 1)",
@@ -195,9 +198,24 @@ def cmd_date(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_clear_date(args: argparse.Namespace) -> int:
+    """``arolwg index --clear-date REPORT``: the report's dates are its text's again."""
+    from index import clear_report_dates
+
+    if args.date or args.upgrade or args.reports:
+        raise ArolwgError("`arolwg index --clear-date` takes a report's file name and nothing else: e.g. arolwg index --clear-date report.pdf.")
+    settings = _settings(args)
+    meta = clear_report_dates(args.clear_date, index_dir=settings.index_dir, settings=settings)
+    said = f"{meta.dates} (year {meta.year}), as its text gives them" if meta.dates else "none: its text gives no inspection date"
+    sys.stdout.write(f"{args.clear_date} is not dated by hand: its dates are {said}.\n")
+    return 0
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     from index import build_index
 
+    if getattr(args, "clear_date", None):
+        return cmd_clear_date(args)
     if getattr(args, "date", None):
         return cmd_date(args)
     settings = _settings(args)

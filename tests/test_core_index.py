@@ -28,7 +28,10 @@ def _norm(s: str) -> str:
 def test_index_package_exports_are_pinned():
     import index
 
-    assert index.__all__ == ["IndexReport", "ReportInfo", "build_index", "list_reports", "set_report_dates", "source_text", "update_index"]
+    assert index.__all__ == [
+        "IndexReport", "ReportInfo", "build_index", "clear_report_dates", "list_reports", "set_report_dates", "source_text",
+        "update_index",
+    ]
 
 
 def test_clean_repairs_extraction_damage_and_maps_back_to_the_source():

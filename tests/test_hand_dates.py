@@ -262,3 +262,57 @@ def test_a_write_failing_before_its_commit_leaves_the_index_and_chroma_as_they_w
     assert [(r.dates, r.dated_by) for r in list_reports(undated_index, settings=settings)] == [("", "")]
     assert col.get(where={"report_id": UNDATED}, include=["metadatas"]) == before  # Chroma put back as it was
     assert not list(undated_index.glob("gen-*.tmp"))
+
+
+def test_dates_by_hand_are_undone_to_the_texts_own_and_nothing_is_embedded(undated_index, settings, no_encoding):
+    from index import clear_report_dates, set_report_dates
+
+    before = _live(undated_index)
+    col = _collection(undated_index, settings)
+    # Not dated by hand: nothing to undo, nothing written.
+    assert clear_report_dates(UNDATED, index_dir=undated_index, settings=settings).dated_by == ""
+    assert _live(undated_index) == before
+    set_report_dates(UNDATED, "2019-03-04", "2019-03-08", index_dir=undated_index, settings=settings)
+    meta = clear_report_dates(UNDATED, index_dir=undated_index, settings=settings)
+    after = _live(undated_index)
+    assert (meta.dates, meta.year, meta.dated_by) == ("", None, "")
+    assert after["generation"] == before["generation"] + 2
+    assert after["reports"][UNDATED] == before["reports"][UNDATED]
+    # Chroma's passages lose the hand dates (and the year) too.
+    assert col.get(where={"year": 2019}, include=[])["ids"] == []
+    assert {(m.get("dated_by"), m.get("inspection_start")) for m in col.get(include=["metadatas"])["metadatas"]} == {("", "")}
+    assert no_encoding == []
+
+
+def test_a_report_dated_wrongly_by_hand_gets_its_texts_dates_back(tmp_path, settings, embeddings, capsys):
+    from index import build_index, list_reports, set_report_dates
+    from rag.cli import main
+
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "powys.txt").write_text(UNDATED_REPORT.replace("Ceredigion", "Powys").replace(
+        "This report sets out", "Our inspection took place from 1 to 5 March 2021. This report sets out"))
+    index_dir = tmp_path / "index"
+    build_index(reports, index_dir, settings=settings, embeddings=embeddings)
+    set_report_dates("powys.txt", "2018-01-02", index_dir=index_dir, settings=settings)
+    assert [(r.dates, r.dated_by) for r in list_reports(index_dir, settings=settings)] == [("2 January 2018", "hand")]
+    assert main(["index", "--index", str(index_dir), "--clear-date", "powys.txt"]) == 0
+    assert capsys.readouterr().out == "powys.txt is not dated by hand: its dates are 1-5 March 2021 (year 2021), as its text gives them.\n"
+    assert [(r.dates, r.dated_by) for r in list_reports(index_dir, settings=settings)] == [("1-5 March 2021", "")]
+    assert main(["index", "--index", str(index_dir), "--clear-date", "nowhere.txt"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("arolwg: ") and "nowhere.txt" in err and err.count("\n") == 1
+    assert main(["index", "--index", str(index_dir), "--clear-date", "powys.txt", "--date", "powys.txt", "2019-01-01"]) == 2
+    assert capsys.readouterr().err.startswith("arolwg: `arolwg index --clear-date` takes a report's file name and nothing else")
+
+
+def test_reports_tab_handlers_undo_dates_by_hand(undated_index, settings, embeddings):
+    from ui.handlers import Engine, date_report
+
+    engine = Engine(settings, index_dir=undated_index, embeddings=embeddings)
+    assert date_report(engine, "", None, clear=True) == (False, "Pick a report to date first.")
+    assert date_report(engine, UNDATED, "2019-03-04")[0]
+    assert date_report(engine, UNDATED, None, clear=True) == (
+        True, f"**{UNDATED}** is not dated by hand: its dates are those its text gives, none: its text gives no inspection date."
+    )
+    assert [(r.dates, r.dated_by) for r in engine.reports()] == [("", "")]

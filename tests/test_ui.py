@@ -483,7 +483,7 @@ def test_build_app_does_no_heavy_work(tmp_path):
     assert engine._embeddings is None  # the model is loaded on first use, not at build time
     assert not (tmp_path / "not-built-yet").exists()
     names = {d.api_name for d in demo.fns.values() if d.api_name}
-    assert {"ask", "new_conversation", "upload_reports", "remove_report", "evaluate"} <= names
+    assert {"ask", "new_conversation", "upload_reports", "remove_report", "set_report_dates", "clear_report_dates", "evaluate"} <= names
 
 
 def test_llm_mode_is_offered_only_when_configured(tmp_path):

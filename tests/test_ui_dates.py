@@ -140,4 +140,15 @@ def test_browser_dates_a_report_by_hand(dating_server):
         other.get_by_role("tab", name="Reports").click()
         other.locator("table.arolwg-reports").wait_for()
         assert _row(other, UNDATED).locator("td").nth(3).inner_text() == "4-8 March 2019 (dated by hand)"
+
+        # Undone: the report's dates are its text's again (none).
+        page.get_by_role("tab", name="Reports").click()
+        page.locator("#arolwg-date-pick input").click()
+        page.get_by_role("option", name=re.compile(re.escape(UNDATED))).click()
+        page.click("#arolwg-date-clear")
+        _status(page, "is not dated by hand")
+        assert page.locator("#arolwg-reports-status").inner_text() == (
+            f"{UNDATED} is not dated by hand: its dates are those its text gives, none: its text gives no inspection date."
+        )
+        assert _row(page, UNDATED).locator("td").nth(3).inner_text() == "Not found in the text"
         assert (page.outside, other.outside, page.errors, other.errors) == ([], [], [], [])

@@ -245,7 +245,8 @@ def build_app(settings=None, *, index_dir=None, embeddings=None, engine: H.Engin
                 gr.Markdown(
                     "### Date a report\nFor a report whose inspection dates were not found in its text (or were read "
                     "wrongly): the first and last day of the inspection, as YYYY-MM-DD. Nothing is indexed again; "
-                    "the table, the Inspection date filter and questions about a time use these dates, shown as dated by hand."
+                    "the table, the Inspection date filter and questions about a time use these dates, shown as dated by hand. "
+                    "“Use its text's dates” undoes it."
                 )
                 with gr.Row(equal_height=True):
                     date_pick = gr.Dropdown(
@@ -254,6 +255,7 @@ def build_app(settings=None, *, index_dir=None, embeddings=None, engine: H.Engin
                     date_start = gr.Textbox(label="First day", placeholder="2019-03-04", max_lines=1, scale=1, elem_id="arolwg-date-start")
                     date_end = gr.Textbox(label="Last day (if not the same)", placeholder="2019-03-08", max_lines=1, scale=1, elem_id="arolwg-date-end")
                     date_btn = gr.Button("Save dates", variant="secondary", scale=1, min_width=110, elem_id="arolwg-date-save")
+                    undate_btn = gr.Button("Use its text's dates", variant="secondary", scale=1, min_width=110, elem_id="arolwg-date-clear")
                 reports_status = gr.Markdown(elem_id="arolwg-reports-status", min_height=60)
 
             # ------------------------------------------------------------ findings
@@ -426,6 +428,20 @@ def build_app(settings=None, *, index_dir=None, embeddings=None, engine: H.Engin
             [date_pick, date_start, date_end, council],
             [reports_status, date_start, date_end, *refresh_outputs],
             api_name="set_report_dates",
+            concurrency_limit=1,
+            concurrency_id="index-write",
+        )
+
+        def on_undate(pick, council_v):
+            saved, message = H.date_report(engine, pick, None, clear=True)
+            *rest, _ = refresh(council_v)
+            return (message, *rest, gr.Dropdown(choices=H.date_choices(rest[4]), value=None if saved else pick))
+
+        undate_btn.click(
+            on_undate,
+            [date_pick, council],
+            [reports_status, *refresh_outputs],
+            api_name="clear_report_dates",
             concurrency_limit=1,
             concurrency_id="index-write",
         )

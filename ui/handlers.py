@@ -276,6 +276,13 @@ class Engine:
         with self.write_lock:
             return set_report_dates(report_id, start, end, index_dir=self.index_dir, settings=self.settings)
 
+    def clear_dates(self, report_id: str):
+        """The report's dates are its text's again (``index.clear_report_dates``); returns its metadata."""
+        from index import clear_report_dates
+
+        with self.write_lock:
+            return clear_report_dates(report_id, index_dir=self.index_dir, settings=self.settings)
+
     def _forget_texts(self) -> None:
         with self._lock:
             self._texts.clear()
@@ -620,13 +627,20 @@ def date_choices(reports: Sequence) -> list[tuple[str, str]]:
     ]
 
 
-def date_report(engine: Engine, report_id: str | None, start: str | None, end: str | None = None) -> tuple[bool, str]:
-    """Set a report's inspection dates by hand; returns (saved, a plain message) and never raises."""
+def date_report(
+    engine: Engine, report_id: str | None, start: str | None, end: str | None = None, *, clear: bool = False
+) -> tuple[bool, str]:
+    """Set a report's inspection dates by hand (``clear``: go back to the dates its text gives);
+    returns (saved, a plain message) and never raises."""
     if not report_id:
         return False, "Pick a report to date first."
-    if not (start or "").strip():
+    if not clear and not (start or "").strip():
         return False, "Give the first day of the inspection (YYYY-MM-DD), and its last day if it is not the same."
     try:
+        if clear:
+            meta = engine.clear_dates(report_id)
+            said = f"{meta.dates} (year {meta.year})" if meta.dates else "none: its text gives no inspection date"
+            return True, f"**{report_id}** is not dated by hand: its dates are those its text gives, {said}."
         meta = engine.set_dates(report_id, start.strip(), (end or "").strip() or None)
     except ArolwgError as err:
         return False, str(err)
