@@ -195,6 +195,14 @@ def _time_scope(question: str, reports: dict[str, ReportMeta], allowed: list[str
     return best
 
 
+def _by_council(ids: list[str], reports: dict[str, ReportMeta]) -> dict[str, list[str]]:
+    """Report ids by their council (official name), in the order given."""
+    out: dict[str, list[str]] = {}
+    for i in ids:
+        out.setdefault(reports[i].authority, []).append(i)
+    return out
+
+
 def scope_question(question: str, reports: dict[str, ReportMeta], filters: dict | None = None, *, enabled: bool = True) -> Scope:
     """Split a question into per-council report groups; a question of what changed in a council
     (rag.changes) into one group per report of it, oldest first.
@@ -256,18 +264,14 @@ def _scope_question(question: str, reports: dict[str, ReportMeta], filters: dict
     # ("What do the reports say ... in each council?" is a comparison: "each council" decides.)
     the_reports = None if _EACH.search(question) else _THE_REPORTS.search(question)
     if not named and (m := across_match(question) or the_reports):
-        by_council: dict[str, list[str]] = {}
-        for i in allowed:
-            by_council.setdefault(reports[i].authority, []).append(i)
+        by_council = _by_council(allowed, reports)
         if len(by_council) >= (2 if m is the_reports else 1):
             text = re.sub(r"\s{2,}", " ", question[: m.start()] + " " + question[m.end() :]).strip(" ,")
             labels = sorted(by_council)
             return Scope(tuple(tuple(by_council[a]) for a in labels), tuple(labels), text if terms(text) else question,
                          missing, time=time, note=note, across=True)
     if not named and (m := _EACH.search(question)):
-        by_authority: dict[str, list[str]] = {}
-        for i in allowed:
-            by_authority.setdefault(reports[i].authority, []).append(i)
+        by_authority = _by_council(allowed, reports)
         if len(by_authority) >= 2:
             # Every council in scope, side by side, as many as there are: a council's line is the
             # same whether the index holds two councils or twenty.
