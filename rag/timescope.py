@@ -86,6 +86,8 @@ def apply_time(reports: dict[str, ReportMeta], ids: list[str], filters: dict | N
         dated = [i for i in dated if _span(reports[i])[0][: len(p)] < p]
     if filters.get("previous") and (wanted or filters.get("since") or filters.get("before")):
         return _with_previous(reports, every_dated, set(dated))
+    if filters.get("previous") and filters.get("latest"):  # "compared with the previous inspection"
+        return _with_previous(reports, every_dated, {ms[0].report_id for ms in _per_council(reports, dated)})
     rank = 1 if filters.get("previous") else 0 if filters.get("latest") else None
     if rank is not None:
         keep = {ms[rank].report_id for ms in _per_council(reports, dated) if len(ms) > rank}
@@ -122,10 +124,11 @@ def describe(filters: dict) -> str:
     >>> describe({"year": 2016}), describe({"month": "2020-10"}), describe({"since": "2018", "before": "2020"})
     ('in 2016', 'in October 2020', 'since 2018 and before 2020')
     """
-    return " and ".join(_phrases(filters, " or ", previous="the inspection before the latest", latest="the latest"))
+    return " and ".join(_phrases(filters, " or ", previous="the inspection before the latest", latest="the latest",
+                                 both="the latest and the inspection before it"))
 
 
-def _phrases(filters: dict, either: str, *, previous: str, latest: str) -> list[str]:
+def _phrases(filters: dict, either: str, *, previous: str, latest: str, both: str) -> list[str]:
     """The time filters as phrases ("in 2016", "since June 2018", then ``previous`` or ``latest``),
     the months and years asked for joined by ``either``: :func:`describe` and :func:`phrase_of`
     word them alike, one for a sentence, the other to be read back as a question's time words."""
@@ -136,7 +139,9 @@ def _phrases(filters: dict, either: str, *, previous: str, latest: str) -> list[
     for key in ("since", "before"):
         if (p := period(filters.get(key))) is not None:
             bits.append(f"{key} {_words(p)}")
-    if filters.get("previous"):
+    if filters.get("previous") and filters.get("latest") and not bits:
+        bits.append(both)
+    elif filters.get("previous"):
         bits.append(previous)
     elif filters.get("latest"):
         bits.append(latest)
@@ -225,15 +230,19 @@ _ONE = rf"(?:{_MON}\.?\s+)?(?:19|20)\d{{2}}(?![-–/]\d)(?!\s+Act\b)"
 _LIST = rf"(?P<list>{_ONE}(?:\s*(?:,|and|or)\s*{_ONE})*)"
 _ONE_RX = re.compile(rf"(?:(?P<mon>{_MON})\.?\s+)?(?P<year>(?:19|20)\d{{2}})", re.I)
 _AFTER_NOUN = r"(?:\s+(?:of|in|for|at)\b)?"
+# "the previous one", "the latest one": an inspection, in a conversation about inspections.
+# Words that set a previous inspection against the latest, just before it: "compared with the previous one".
+_VERSUS = re.compile(r"\b(?:compared?\s+(?:with|to)|comparison\s+with|comparing\s+\w+\s+with|than|versus|vs\.?)\s*$", re.I)
+_LEAD = re.compile(r"(?:at|in|during|from|of|for|the|its|their|this|that|a)\s", re.I)  # words a time phrase may start with
 
 # Each rule: a pattern, what it means, and whether its words leave the search text. Order
 # matters: a rule's matches are taken out before the next rule looks.
 _RULES: tuple[tuple[re.Pattern, str, bool], ...] = (
     # "since the last inspection" asks what the latest report says changed: keep the words.
     (re.compile(rf"\bsince\s+(?:(?:the|its|their|CIW's|CIW’s)\s+)?(?:last|previous|earlier|prior|latest|most\s+recent)\s+{_NOUN}\b", re.I), "latest", False),
-    (re.compile(rf"\b(?:(?:at|in|during|from|of)\s+)?{_DET}?(?:latest|most\s+recent|newest|last|current|recent)\s+{_MID}{_NOUN}\b{_AFTER_NOUN}", re.I), "latest", True),
+    (re.compile(rf"\b(?:(?:at|in|during|from|of)\s+)?{_DET}?(?:latest|most\s+recent|newest|last|current|recent)\s+(?:{_MID}{_NOUN}|one)\b{_AFTER_NOUN}", re.I), "latest", True),
     (re.compile(r"\b(?:last|most\s+recently)(?=\s+(?:inspected|visited|reviewed)\b)", re.I), "latest", True),
-    (re.compile(rf"\b(?:(?:at|in|during|from|of)\s+)?{_DET}?(?:previous|earlier|prior|preceding|older|last-but-one)\s+{_MID}{_NOUN}\b{_AFTER_NOUN}", re.I), "previous", True),
+    (re.compile(rf"\b(?:(?:at|in|during|from|of)\s+)?{_DET}?(?:previous|earlier|prior|preceding|older|last-but-one)\s+(?:{_MID}{_NOUN}|one)\b{_AFTER_NOUN}", re.I), "previous", True),
     (re.compile(rf"\b(?:between|from)\s+{_WHEN}\s+(?:and|to|until)\s+(?P<mon2>{_MON})?\.?\s*(?P<year2>(?:19|20)\d{{2}})(?![-–/]\d)\b", re.I), "range", True),
     (re.compile(rf"\b(?:since|from)\s+(?:(?:the\s+)?(?:start|beginning)\s+of\s+)?{_WHEN}\b", re.I), "since", True),
     (re.compile(rf"\bafter\s+{_WHEN}\b", re.I), "after", True),
@@ -261,11 +270,13 @@ def time_words(question: str, *, months: bool = True) -> TimeWords | None:
     filters: dict = {}
     text = question
     kept: list[str] = []  # words that set a filter but stay searched, held out of later rules
+    versus = False  # "previous" compared with: "than the previous inspection"
     for rx, meaning, strip_rule in _RULES:
         while (m := rx.search(text)) is not None:
             strip = strip_rule
             if meaning in ("latest", "previous"):
                 filters[meaning] = True
+                versus = versus or (meaning == "previous" and bool(_VERSUS.search(text[: m.start()])))
             elif meaning == "range":
                 filters["since"] = _iso_of(m)
                 month = next((i for i, n in enumerate(MONTH_NAMES, 1) if m["mon2"] and n.lower().startswith(m["mon2"].lower()[:3])), 0)
@@ -286,14 +297,20 @@ def time_words(question: str, *, months: bool = True) -> TimeWords | None:
                         filters["year"].append(int(p[:4]))  # an event's month: the inspection's year
                 if not months and any(one["mon"] for one in _ONE_RX.finditer(m["list"])):
                     strip = False
+            before = text[: m.start()]
             if strip:
                 keep = (m["mid"] or "") if "mid" in rx.groupindex else ""
+                if meaning in ("latest", "previous", "during") and not _LEAD.match(m[0]):
+                    # "Wrexham's latest inspection": the inspection gone, its possessive has no noun left.
+                    before = re.sub(r"(?:'s|’s)\s*$", " ", before)
             else:
                 kept.append(m[0])
                 keep = f"\x01{len(kept) - 1}\x01"
-            text = f"{text[: m.start()]} {keep} {text[m.end() :]}"
+            text = f"{before} {keep} {text[m.end() :]}"
     if not filters:
         return None
+    if set(filters) == {"previous"} and versus:
+        filters["latest"] = True  # "compared with the previous inspection": the latest and the one before it
     text = re.sub(r"\x01(\d+)\x01", lambda k: kept[int(k[1])], text)
     text = re.sub(r"\s+([?.!,])", r"\1", re.sub(r"\s{2,}", " ", text)).strip().lstrip(",;: ")
     return TimeWords(filters, text, phrase_of(filters))
@@ -305,7 +322,8 @@ def phrase_of(filters: dict) -> str:
     >>> phrase_of({"year": [2016]}), phrase_of({"latest": True}), phrase_of({"since": "2018-06"})
     ('in 2016', 'at its latest inspection', 'since June 2018')
     """
-    return " ".join(_phrases(filters, " and ", previous="at its previous inspection", latest="at its latest inspection"))
+    return " ".join(_phrases(filters, " and ", previous="at its previous inspection", latest="at its latest inspection",
+                             both="at its latest inspection compared with the previous one"))
 
 
 def strip_time(text: str) -> str:

@@ -115,6 +115,8 @@ REPS = {
         ({"year": 2018, "previous": True}, ["w16", "w18"]),
         ({"year": 2016, "previous": True}, ["w16"]),  # nothing before it: the 2016 report alone
         ({"since": "2019", "previous": True}, ["c17", "c20", "w18", "w20"]),
+        # "compared with the previous inspection": each council's latest and the one before it
+        ({"latest": True, "previous": True}, ["c17", "c20", "w18", "w20"]),
         ({"authority": "Wrexham", "latest": True}, ["w20"]),
         ({"latest": False}, sorted(REPS)),
     ],
@@ -370,6 +372,40 @@ def test_a_when_question_lists_each_report_newest_first(ask, dated_index, settin
         text = source_text(c.source, dated_index, settings)
         assert c.quote == text[c.start : c.end] and c.dates in c.quote.replace(" and ", "-").replace(" of ", " ")
     assert [c.source for c in ask("When was Cardiff last inspected?").citations] == [CARDIFF]
+
+
+@pytest.mark.parametrize(
+    "question, filters, text",
+    [
+        ("And in the previous one?", {"previous": True}, "And?"),
+        ("What about the latest one?", {"latest": True}, "What about?"),
+        # Set against the latest: both are asked about ...
+        ("How does Cardiff's plan compare with the previous inspection?", {"previous": True, "latest": True},
+         "How does Cardiff's plan compare with?"),
+        ("Is advocacy better than at the earlier one?", {"previous": True, "latest": True}, "Is advocacy better than?"),
+        # ... but not a previous report that compares itself with something else.
+        ("Which year did Wrexham's previous report compare itself with?", {"previous": True},
+         "Which year did Wrexham compare itself with?"),
+        ("How many staff answered in 2020, compared with the previous inspection?", {"year": [2020], "previous": True},
+         "How many staff answered, compared with?"),
+        # A council's possessive goes with the inspection it qualified.
+        ("What did Wrexham's latest inspection find about advocacy?", {"latest": True}, "What did Wrexham find about advocacy?"),
+        ("How many files were reviewed in Cardiff’s 2020 inspection?", {"year": [2020]}, "How many files were reviewed in Cardiff?"),
+    ],
+)
+def test_time_words_of_one_inspection_and_of_two(question, filters, text):
+    from rag.timescope import phrase_of, time_words
+
+    got = time_words(question)
+    assert (got.filters, got.text) == (filters, text)
+    assert time_words(f"What did CIW find {phrase_of(filters)}?").filters == filters  # read back alike
+
+
+def test_a_follow_up_asks_the_previous_one(ask):
+    first = "How many children's case files did inspectors review in Wrexham's latest inspection?"
+    ans = ask("And in the previous one?", history=[(first, ask(first).text)])
+    assert ans.resolved_question == "How many children's case files did inspectors review in Wrexham at its previous inspection?"
+    assert not ans.abstained and {c.source for c in ans.citations} == {W18}
 
 
 def test_follow_ups_change_the_time_and_keep_the_council(ask):
