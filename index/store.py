@@ -699,7 +699,22 @@ class IndexStore:
         self._bm25 = None
         self._bm25_vocab: dict[str, int] | None = None
         self._collection = None
+        self._recency: np.ndarray | None = None
         self._lock = threading.Lock()
+
+    @property
+    def recency(self) -> np.ndarray:
+        """Per chunk position, its report's place in time (higher: inspected later; undated first).
+
+        Ranking ties are broken by it, newest first: reports of a council repeat one another word
+        for word, and the same words are then quoted from the latest report that says them.
+        """
+        if self._recency is None:
+            rids = sorted(self._report_no, key=lambda r: (self.reports[r].start, self.reports[r].end, r))
+            rank = np.empty(len(rids), dtype=np.int64)
+            rank[[self._report_no[r] for r in rids]] = np.arange(len(rids))
+            self._recency = rank[self.chunk_report] if len(rids) else np.zeros(0, np.int64)
+        return self._recency
 
     @property
     def reports(self) -> dict[str, ReportMeta]:
@@ -816,7 +831,7 @@ class IndexStore:
         if not self.chunks or (report_ids is not None and not report_ids):
             return []
         if not self._whole(report_ids):
-            return best_of(*self.passage_scores(qvec, report_ids), n)
+            return best_of(*self.passage_scores(qvec, report_ids), n, self.recency)
         col = self.collection()
         try:
             res = col.query(query_embeddings=[list(map(float, qvec))], n_results=min(n, len(self.chunks)), include=["distances"])
@@ -832,7 +847,7 @@ class IndexStore:
         sentence that matches, where the whole passage's vector is diluted by the others."""
         if not len(self.sent_chunk) or (report_ids is not None and not report_ids):
             return []
-        return best_of(*self.sentence_scores(qvec, report_ids), n)
+        return best_of(*self.sentence_scores(qvec, report_ids), n, self.recency)
 
     def keyword_scores(self, query_terms: list[str]) -> np.ndarray | None:
         """The BM25 score of every passage for ``query_terms`` (None: no keyword index, or no term
@@ -854,7 +869,7 @@ class IndexStore:
         # then a slice of that array, and bm25s's own top-k would start a thread pool per call.
         pos = self.chunk_positions(report_ids)
         s = scores[pos]
-        return best_of(pos, np.where(s > 0, s, -np.inf), n)
+        return best_of(pos, np.where(s > 0, s, -np.inf), n, self.recency)
 
 
 def _to_half(dst: np.ndarray, src: np.ndarray) -> None:
@@ -872,15 +887,18 @@ def _positions(runs: list[tuple[int, int]]) -> np.ndarray:
     return np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in runs]) if runs else np.zeros(0, np.int64)
 
 
-def best_of(positions: np.ndarray, scores: np.ndarray, n: int) -> list[tuple[int, float]]:
-    """The ``n`` best (position, score), best first; -inf scores left out."""
+def best_of(positions: np.ndarray, scores: np.ndarray, n: int, recency: np.ndarray | None = None) -> list[tuple[int, float]]:
+    """The ``n`` best (position, score), best first; -inf scores left out. Ties (copies of a
+    passage) go to the newest report (``recency``, per position: :attr:`IndexStore.recency`),
+    then in position order: deterministic."""
     n = min(n, int(np.isfinite(scores).sum()))
     if n <= 0:
         return []
     kth = -np.partition(-scores, n - 1)[n - 1]
-    # Every score at least the n-th, ties (copies of a passage) in position order: deterministic.
     top = np.flatnonzero(scores >= kth)
-    top = top[np.lexsort((positions[top], -scores[top]))][:n]
+    p = positions[top]
+    keys = (p, -scores[top]) if recency is None else (p, -recency[p], -scores[top])
+    top = top[np.lexsort(keys)][:n]
     return [(int(positions[i]), float(scores[i])) for i in top]
 
 

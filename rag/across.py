@@ -31,10 +31,10 @@ PER_COUNCIL_REPORTS = 3
 HEADS = 1  # the passages each ranking puts first, kept whatever their fused rank
 
 
-def _top(scores: np.ndarray, positions: np.ndarray, n: int, *, positive: bool = False) -> list[tuple[int, float]]:
-    """The ``n`` best (chunk position, score) among ``positions``, best first."""
+def _top(scores: np.ndarray, positions: np.ndarray, n: int, recency: np.ndarray, *, positive: bool = False) -> list[tuple[int, float]]:
+    """The ``n`` best (chunk position, score) among ``positions``, best first (ties: newest report)."""
     s = scores[positions]
-    return best_of(positions, np.where(s > 0, s, -np.inf) if positive else s, n)
+    return best_of(positions, np.where(s > 0, s, -np.inf) if positive else s, n, recency)
 
 
 def search_each(
@@ -73,11 +73,11 @@ def search_each(
         pos = store.chunk_positions(list(g))
         rankings: list[list[tuple[int, float]]] = []
         if dense is not None:
-            rankings.append(_top(dense, pos, candidates))
+            rankings.append(_top(dense, pos, candidates, store.recency))
         if sent_best is not None:
-            rankings.append(_top(sent_best, pos, candidates))
+            rankings.append(_top(sent_best, pos, candidates, store.recency))
         if kw is not None:
-            rankings.append(_top(kw, pos, candidates, positive=True))
+            rankings.append(_top(kw, pos, candidates, store.recency, positive=True))
         # A council's top k from each of its reports (up to PER_COUNCIL_REPORTS of them): its reports
         # repeat one another, and k passages for all of them would be k copies of one finding.
         everything = _fuse(rankings)

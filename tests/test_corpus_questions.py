@@ -344,3 +344,29 @@ def test_a_report_with_nothing_on_the_topic_says_so(ask, dated_index, settings, 
     # No report on the topic at all: an abstention, not a list of unrelated sentences.
     none = change_answer("How has advocacy for children in Wrexham changed since 2016?", replace(r, groups=((), (), ())), store)
     assert (none.abstained, none.citations) == (True, ())
+
+
+def test_words_several_reports_of_a_council_repeat_are_ranked_newest_first(dated_index, settings, embeddings):
+    import numpy as np
+
+    from index.store import open_store
+    from rag.across import search_each
+
+    store = open_store(dated_index, settings)
+    wrexham = sorted((r for r, m in store.reports.items() if m.authority.startswith("Wrexham")), key=lambda r: store.reports[r].start)
+    assert [store.reports[r].year for r in wrexham] == [2016, 2018, 2020]
+    # A sentence all three Wrexham reports hold word for word: three ties in every ranking.
+    same = ("Advocacy support is available, however, the local authority must ensure agreement is reached and "
+            "recorded on whether advocacy is needed at the earliest opportunity.")
+    qvec = np.asarray(embeddings.embed_query(same), dtype="float32")
+    rankings = {
+        "passages": store.dense_search(qvec, 30, wrexham),
+        "sentences": store.sentence_search(qvec, 3, wrexham),
+        "keywords": store.keyword_search(terms(same), 30, wrexham),
+    }
+    for name, ranked in rankings.items():
+        holding = [(store.chunks[p].report_id, s) for p, s in ranked if same in store.chunks[p].text]
+        assert [r for r, _ in holding] == wrexham[::-1], name  # the 2020 report's copy first
+        assert len({s for _, s in holding}) == 1, name  # ... of three equal scores
+    (got,) = search_each(store, same, qvec, 1, (tuple(wrexham),), listed=False)
+    assert got[0].source == wrexham[-1]
