@@ -770,14 +770,6 @@ class IndexStore:
         """The scope is every report of the generation."""
         return report_ids is None or self._report_no.keys() <= set(report_ids)
 
-    def _report_mask(self, report_ids: list[str] | None) -> np.ndarray | None:
-        """A per-chunk boolean mask for the reports in scope (None: every report)."""
-        if self._whole(report_ids):
-            return None
-        allowed = np.zeros(len(self._report_no), dtype=bool)
-        allowed[[self._report_no[r] for r in report_ids if r in self._report_no]] = True
-        return allowed[self.chunk_report]
-
     def chunk_ranges(self, report_ids: list[str] | None) -> list[tuple[int, int]]:
         """The runs of chunk positions of the reports in scope (None: every report), in order."""
         if report_ids is None:
@@ -796,6 +788,14 @@ class IndexStore:
         """The chunk positions of the reports in scope (None: every report), in order."""
         return _positions(self.chunk_ranges(report_ids))
 
+    def _sentence_runs(self, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The sentence rows of runs of chunk positions: a chunk's sentences are one run too."""
+        return [(int(self._sent_end[a]), int(self._sent_end[b])) for a, b in runs]
+
+    def sentence_positions(self, report_ids: list[str] | None) -> np.ndarray:
+        """The sentence rows of the reports in scope (None: every report), in order."""
+        return _positions(self._sentence_runs(self.chunk_ranges(report_ids)))
+
     def passage_scores(self, qvec, report_ids: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(chunk positions in scope, the cosine similarity of each passage to ``qvec``)."""
         runs = self.chunk_ranges(report_ids)
@@ -806,7 +806,7 @@ class IndexStore:
         runs = self.chunk_ranges(report_ids)
         pos = _positions(runs)
         best = np.full(len(pos), -np.inf, dtype="float32")
-        srun = [(int(self._sent_end[a]), int(self._sent_end[b])) for a, b in runs]
+        srun = self._sentence_runs(runs)
         sims = self.gen.sent_vecs.product(np.asarray(qvec, dtype="float32"), srun)
         if len(sims):
             # Each passage's sentences are a run too: its best is a max over that run, whose start

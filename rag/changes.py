@@ -179,9 +179,7 @@ def _norm(text: str) -> str:
 
 def _sentences_of(store, report_ids) -> set[str]:
     """The sentences of these reports, as :func:`_norm` writes them."""
-    mask = store._report_mask(list(report_ids))
-    rows = np.flatnonzero(mask[store.sent_chunk]) if mask is not None else range(len(store.sent_chunk))
-    return {_norm(store.gen.sentences[int(r)].text) for r in rows}
+    return {_norm(store.gen.sentences[int(r)].text) for r in store.sentence_positions(list(report_ids))}
 
 
 def change_answer(question: str, retrieval, store, *, resolved_question: str = "", threshold: float | None = None):

@@ -291,6 +291,7 @@ def test_a_scoped_search_is_exact_over_its_reports_alone_and_asks_chroma_nothing
     q = np.asarray(get_embeddings(settings).embed_query("advocacy for children"), dtype="float32")
     inside = np.isin([c.report_id for c in store.chunks], scope)
     assert list(store.chunk_positions(scope)) == list(np.flatnonzero(inside))
+    assert list(store.sentence_positions(scope)) == list(np.flatnonzero(inside[store.sent_chunk]))
 
     every = store.gen.chunk_vecs @ q
     # Ties (the synthetic copies repeat passages word for word) go to the newest report.
