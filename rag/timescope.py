@@ -233,16 +233,18 @@ _AFTER_NOUN = r"(?:\s+(?:of|in|for|at)\b)?"
 # "the previous one", "the latest one": an inspection, in a conversation about inspections.
 # Words that set a previous inspection against the latest, just before it: "compared with the previous one".
 _VERSUS = re.compile(r"\b(?:compared?\s+(?:with|to)|comparison\s+with|comparing\s+\w+\s+with|than|versus|vs\.?)\s*$", re.I)
-_LEAD = re.compile(r"(?:at|in|during|from|of|for|the|its|their|this|that|a)\s", re.I)  # words a time phrase may start with
+_PREP = r"(?:at|in|during|from|of)"
+# A time phrase that starts with a preposition or determiner, not with the inspection's own words.
+_LEAD = re.compile(rf"(?:{_PREP}|for)\s|{_DET}", re.I)
 
 # Each rule: a pattern, what it means, and whether its words leave the search text. Order
 # matters: a rule's matches are taken out before the next rule looks.
 _RULES: tuple[tuple[re.Pattern, str, bool], ...] = (
     # "since the last inspection" asks what the latest report says changed: keep the words.
     (re.compile(rf"\bsince\s+(?:(?:the|its|their|CIW's|CIW’s)\s+)?(?:last|previous|earlier|prior|latest|most\s+recent)\s+{_NOUN}\b", re.I), "latest", False),
-    (re.compile(rf"\b(?:(?:at|in|during|from|of)\s+)?{_DET}?(?:latest|most\s+recent|newest|last|current|recent)\s+(?:{_MID}{_NOUN}|one)\b{_AFTER_NOUN}", re.I), "latest", True),
+    (re.compile(rf"\b(?:{_PREP}\s+)?{_DET}?(?:latest|most\s+recent|newest|last|current|recent)\s+(?:{_MID}{_NOUN}|one)\b{_AFTER_NOUN}", re.I), "latest", True),
     (re.compile(r"\b(?:last|most\s+recently)(?=\s+(?:inspected|visited|reviewed)\b)", re.I), "latest", True),
-    (re.compile(rf"\b(?:(?:at|in|during|from|of)\s+)?{_DET}?(?:previous|earlier|prior|preceding|older|last-but-one)\s+(?:{_MID}{_NOUN}|one)\b{_AFTER_NOUN}", re.I), "previous", True),
+    (re.compile(rf"\b(?:{_PREP}\s+)?{_DET}?(?:previous|earlier|prior|preceding|older|last-but-one)\s+(?:{_MID}{_NOUN}|one)\b{_AFTER_NOUN}", re.I), "previous", True),
     (re.compile(rf"\b(?:between|from)\s+{_WHEN}\s+(?:and|to|until)\s+(?P<mon2>{_MON})?\.?\s*(?P<year2>(?:19|20)\d{{2}})(?![-–/]\d)\b", re.I), "range", True),
     (re.compile(rf"\b(?:since|from)\s+(?:(?:the\s+)?(?:start|beginning)\s+of\s+)?{_WHEN}\b", re.I), "since", True),
     (re.compile(rf"\bafter\s+{_WHEN}\b", re.I), "after", True),
