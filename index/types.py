@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -29,23 +30,25 @@ class ReportMeta:
     # The dates normalised, derived from ``dates`` (so metadata stored by any Arolwg has them):
     # ISO start and end ("2020-11-23"; "2020-10" or "2020" when the report gives no day or
     # month), and the year the inspection started; "" and None when no date was found.
-    @property
-    def start(self) -> str:
+    @cached_property
+    def _normalised(self) -> tuple[str, str, int | None]:
+        # Cached on the instance (a frozen dataclass has a __dict__ that cached_property writes
+        # to directly): a notice over a thousand reports reads every report's year per question.
         from index.meta import normalise_dates
 
-        return normalise_dates(self.dates)[0]
+        return normalise_dates(self.dates)
+
+    @property
+    def start(self) -> str:
+        return self._normalised[0]
 
     @property
     def end(self) -> str:
-        from index.meta import normalise_dates
-
-        return normalise_dates(self.dates)[1]
+        return self._normalised[1]
 
     @property
     def year(self) -> int | None:
-        from index.meta import normalise_dates
-
-        return normalise_dates(self.dates)[2]
+        return self._normalised[2]
 
 
 @dataclass(frozen=True, slots=True)  # slots: a large index holds tens of thousands in memory
