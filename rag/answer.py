@@ -70,13 +70,6 @@ class Scored:
     score: float
 
 
-def _overlap(q_terms: set[str], s_terms: set[str], idf: dict[str, float]) -> float:
-    if not q_terms:
-        return 0.0
-    total = sum(max(idf.get(t, 0.0), 0.1) for t in q_terms)
-    return sum(max(idf.get(t, 0.0), 0.1) for t in q_terms & s_terms) / total
-
-
 def score_sentences(
     store: IndexStore,
     retrieval: Retrieval,
@@ -91,37 +84,38 @@ def score_sentences(
     as the whole resolved question, so the answer is about the new point.
     """
     idf = store.idf()
-    q_terms = content_terms(question)
-    f_terms = set(terms(focus)) if focus else set()
-    want_number = bool(_COUNT_Q.search(question))
-    what = counted(question)
-    want_date = bool(_DATE_Q.search(question))
+    q_terms, f_terms = content_terms(question), set(terms(focus)) if focus else set()
+    # A term's weight (its IDF, at least 0.1) per question, not per sentence: a comparison of many
+    # councils scores about 500 sentences.
+    weight = {t: max(idf.get(t, 0.0), 0.1) for t in q_terms | f_terms}
+    q_total, f_total = sum(weight[t] for t in q_terms), sum(weight[t] for t in f_terms)
+    want_number, what, want_date = bool(_COUNT_Q.search(question)), counted(question), bool(_DATE_Q.search(question))
+    listed = [(gi, p, store.sent_rows.get(p.chunk_id, [])) for gi, group in enumerate(retrieval.groups) for p in group]
+    all_rows = [row for _, _, rows in listed for row in rows]
+    vecs = store.gen.sent_vecs[all_rows] if all_rows else np.zeros((0, len(retrieval.qvec)), "float32")
+    # Each row's product on its own (a matrix product's rounding depends on a row's place in the
+    # batch): copies of a sentence in several reports tie, and ties go to the newest report.
+    sims = (vecs * retrieval.qvec).sum(1)
+    if focus_vec is not None:
+        sims = 0.5 * sims + 0.5 * (vecs * focus_vec).sum(1)
     out: list[Scored] = []
-    for gi, group in enumerate(retrieval.groups):
-        for p in group:
-            rows = store.sent_rows.get(p.chunk_id, [])
-            if not rows:
-                continue
-            vecs = store.gen.sent_vecs[rows]
-            sims = vecs @ retrieval.qvec
-            if focus_vec is not None:
-                sims = 0.5 * sims + 0.5 * (vecs @ focus_vec)
-            for row, sim in zip(rows, sims):
-                s = store.gen.sentences[row]
-                s_terms = set(terms(s.text))
-                lex = _overlap(q_terms, s_terms, idf)
-                if f_terms:
-                    lex = 0.4 * lex + 0.6 * _overlap(f_terms, s_terms, idf)
-                score = W_SENT * float(sim) + W_PASSAGE * p.similarity + W_TERMS * lex
-                if want_number:
-                    # A count of what was asked about beats any number ("32 children's case
-                    # files" over "4 complaints" for "how many case files").
-                    score += COUNT_BONUS if has_count(s.text, what) else COUNT_BONUS / 2 if _NUMBER.search(s.text) else -COUNT_BONUS
-                if want_date:
-                    score += 0.08 if _DATE.search(s.text) else -0.04
-                if len(s.text) < 25:  # fragments answer nothing on their own
-                    score -= 0.1
-                out.append(Scored(row, p, gi, score))
+    for (gi, p, rows), start in zip(listed, np.cumsum([0] + [len(r) for _, _, r in listed])):
+        for row, sim in zip(rows, sims[start : start + len(rows)]):
+            s = store.gen.sentences[row]
+            s_terms = set(terms(s.text))
+            lex = sum(weight[t] for t in q_terms & s_terms) / q_total if q_terms else 0.0
+            if f_terms:
+                lex = 0.4 * lex + 0.6 * sum(weight[t] for t in f_terms & s_terms) / f_total
+            score = W_SENT * float(sim) + W_PASSAGE * p.similarity + W_TERMS * lex
+            if want_number:
+                # A count of what was asked about beats any number ("32 children's case
+                # files" over "4 complaints" for "how many case files").
+                score += COUNT_BONUS if has_count(s.text, what) else COUNT_BONUS / 2 if _NUMBER.search(s.text) else -COUNT_BONUS
+            if want_date:
+                score += 0.08 if _DATE.search(s.text) else -0.04
+            if len(s.text) < 25:  # fragments answer nothing on their own
+                score -= 0.1
+            out.append(Scored(row, p, gi, score))
     out.sort(key=lambda x: -x.score)
     return out
 

@@ -8,6 +8,7 @@ SYNTHETIC earlier versions of them) with the real embedding model."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -144,6 +145,42 @@ def test_batched_search_finds_what_each_council_search_finds(dated_index, settin
         one = search(store, sc.search_text, qvec, 5, list(g))
         assert {p.chunk_id for p in got} == {p.chunk_id for p in one}
         assert [p.score for p in got] == pytest.approx([p.score for p in one], abs=1e-3)
+
+
+def test_copies_of_a_passage_score_alike_in_the_answer_and_the_newest_comes_first(dated_index, settings, embeddings):
+    """The SYNTHETIC reports repeat passages word for word: every sentence of the answer's
+    candidates is scored on its own, so each copy scores exactly as the others (a batched product
+    may round a row by its place in the batch), and the stable sort keeps the newest report first."""
+    from index.store import open_store
+    from rag.answer import score_sentences
+    from rag.retrieval import retrieve_scoped, to_passage
+
+    store = open_store(dated_index, settings)
+    r = retrieve_scoped(store, embeddings, "How do Wrexham and Cardiff compare on the timeliness of hospital discharge?", k=5)
+    copies: dict[tuple[str, str], list] = {}
+    for x in score_sentences(store, r, r.scope.search_text):
+        copies.setdefault((store.gen.sentences[x.row].text, x.passage.text), []).append(x)
+    copies = {key: xs for key, xs in copies.items() if len(xs) > 1}
+    assert len(copies) >= 3
+    for xs in copies.values():
+        assert len({x.score for x in xs}) == 1
+        dates = [store.reports[x.passage.source].start for x in xs]
+        assert dates == sorted(dates, reverse=True)
+    # The same three copies of a passage after 0-11 other passages (one product of every row of
+    # the candidates rounds some of these placements differently: 5 of the 12 when tried).
+    by_text: dict[str, list] = {}
+    for p in (p for g in r.groups for p in g):
+        by_text.setdefault(p.text, []).append(p)
+    three = max(by_text.values(), key=len)
+    assert len(three) == 3
+    others = [to_passage(store, i, score=0.0, similarity=0.0) for i in range(1, 16)]
+    for shift in range(12):
+        groups = ((*others[:shift], three[0]), (*others[shift : shift + 3], three[1]), (three[2],))
+        scores: dict[str, set[float]] = {}
+        for x in score_sentences(store, replace(r, groups=groups), r.scope.search_text):
+            if x.passage.text == three[0].text:
+                scores.setdefault(store.gen.sentences[x.row].text, set()).add(x.score)
+        assert [len(v) for v in scores.values()] == [1] * len(scores), shift
 
 
 def test_a_passage_only_the_keywords_rank_first_is_searched(dated_index, settings, embeddings):
@@ -327,8 +364,6 @@ def test_a_change_question_with_no_topic_quotes_each_report_summary(ask):
 
 
 def test_a_report_with_nothing_on_the_topic_says_so(ask, dated_index, settings, embeddings):
-    from dataclasses import replace
-
     from rag.api import get_store
     from rag.changes import change_answer
     from rag.retrieval import retrieve_scoped
