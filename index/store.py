@@ -899,7 +899,7 @@ def best_of(positions: np.ndarray, scores: np.ndarray, n: int, recency: np.ndarr
     p = positions[top]
     keys = (p, -scores[top]) if recency is None else (p, -recency[p], -scores[top])
     top = top[np.lexsort(keys)][:n]
-    return [(int(positions[i]), float(scores[i])) for i in top]
+    return list(zip(positions[top].tolist(), scores[top].tolist()))  # Python ints and floats, as float() gives
 
 
 _STORES: dict[tuple[str, int, str, int, str], IndexStore] = {}
