@@ -308,6 +308,27 @@ def test_a_scoped_search_is_exact_over_its_reports_alone_and_asks_chroma_nothing
     assert np.allclose([s for _, s in got], best[want], atol=1e-6)
 
 
+def test_warm_loads_the_vector_and_keyword_indexes_before_the_first_question(tmp_path, built_index, settings, embeddings, monkeypatch, caplog):
+    """What a first search over every report would load (Chroma's index, bm25s's) is loaded by
+    ``warm``; the chat app's warm-up calls it, and a missing index leaves it a log line."""
+    import logging
+
+    import index.store as S
+    from rag.api import query
+    from ui.handlers import Engine
+
+    index_dir = _copy(built_index, tmp_path)
+    store = S.open_store(index_dir, settings)
+    assert (store._collection, store._bm25) == (None, None)
+    Engine(settings, index_dir=index_dir, embeddings=embeddings).warm_up()
+    assert store._collection is not None and store._bm25 is not None
+    monkeypatch.setattr(S, "chroma_client", lambda *a, **k: pytest.fail("Chroma opened again after the warm-up"))
+    assert query(WHOLE_CORPUS_QUESTION, index_dir=index_dir, embeddings=embeddings).citations
+    with caplog.at_level(logging.INFO, logger="ui.handlers"):
+        Engine(settings, index_dir=tmp_path / "none", embeddings=embeddings).warm_up()
+    assert [r.levelname for r in caplog.records if "not warmed up" in r.getMessage()] == ["INFO"]
+
+
 def test_a_search_of_every_report_asks_chroma_and_agrees_with_the_exact_ranking(store):
     """Over the whole corpus, dense search is Chroma's (HNSW), on the same vectors: its first
     passages are the exact ranking's."""

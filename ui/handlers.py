@@ -155,11 +155,20 @@ class Engine:
         return self.settings.llm != "none"
 
     def warm_up(self) -> None:
-        """Load the embedding model now, so the first question is not slowed by it."""
+        """Load the embedding model and the index's search structures now, so the first question
+        is not slowed by them."""
         try:
             self.embeddings.embed_query("warm up")
         except Exception as err:  # noqa: BLE001 - a failed warm-up shows again on the first question
             log.warning("could not load the embedding model in advance: %s", err)
+            return
+        from rag.api import get_store
+        from rag.errors import ArolwgError
+
+        try:
+            get_store(self.index_dir, settings=self.settings, embeddings=self.embeddings).warm()
+        except ArolwgError as err:  # no index yet, or a damaged one: the first question says so
+            log.info("index not warmed up: %s", err)
 
     def ask(self, question: str, history=(), filters=None, k=None, answerer=None, on_token=None):
         """``rag.query`` with this engine's index, settings and model."""
