@@ -586,7 +586,8 @@ def launch(settings=None, host: str | None = None, port: int | None = None, **kw
 
         # /original/<report id>: the original files the index keeps, behind the same sign-in.
         options.setdefault("app_kwargs", {}).setdefault("routes", []).extend(routes(engine))
-        # Load the embedding model while the page loads, not on the first question.
+        # Load the embedding model and the index (IndexStore.warm) while the page loads, not on the
+        # first question.
         threading.Thread(target=engine.warm_up, name="arolwg-warm-up", daemon=True).start()
     demo.queue(default_concurrency_limit=2)
     demo.launch(
