@@ -11,21 +11,23 @@ import pytest
 
 from eval.runner import run_benchmark
 
-# metric: (floor, measured). Measured by `arolwg eval` on 2026-11-24 (eval/results/latest.json,
+# metric: (floor, measured). Measured by `arolwg eval` on 2026-11-30 at 99b5f38 (eval/results/latest.json,
 # 138 questions: 121 answerable, 17 unanswerable), with the abstention threshold at 0.5.
 # Margins: about 3 answerable questions, or 1 unanswerable one.
 FLOORS = {
-    "recall@5": (0.90, 0.926),
-    "fact_accuracy": (0.69, 0.719),
-    "answered_rate_answerable": (0.75, 0.777),
+    "recall@5": (0.90, 0.934),
+    "fact_accuracy": (0.72, 0.744),
+    "answered_rate_answerable": (0.76, 0.785),
     "abstained_rate_unanswerable": (0.88, 0.941),
 }
 # The held-out set (eval/heldout.jsonl, never tuned on), measured the same day: 53 questions, 43
-# answerable, 10 unanswerable. Margins: two answerable questions, or one unanswerable one.
+# answerable, 10 unanswerable. Its floors were set on 2026-11-24 (fact accuracy 0.884, answered
+# 0.907); two questions have since come under the threshold, unseen, so the answered floor has
+# no margin left: one more abstention fails it.
 HELDOUT_FLOORS = {
     "recall@5": (0.93, 0.977),
-    "fact_accuracy": (0.83, 0.884),
-    "answered_rate_answerable": (0.86, 0.907),
+    "fact_accuracy": (0.83, 0.860),
+    "answered_rate_answerable": (0.86, 0.860),
     "abstained_rate_unanswerable": (0.8, 0.9),
 }
 
