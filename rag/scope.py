@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from index.meta import name_alternatives, short_name
 from index.text import terms
@@ -84,7 +84,7 @@ def strip_frame(question: str) -> str:
 
 # "the two councils", "each council", "both reports": a comparison of every report in scope.
 _EACH = re.compile(
-    r"\b(?:in|for|of|across|between)?\s*(?:each|both|every|all|the\s+(?:two|three|four|different))\s+(?:of\s+the\s+)?"
+    r"\b(?:in|at|for|of|across|between)?\s*(?:each|both|every|all|the\s+(?:two|three|four|different))\s+(?:of\s+the\s+)?"
     r"(?:councils?|local\s+authorit(?:y|ies)|authorit(?:y|ies)|reports?|inspections?)\b",
     re.I,
 )
@@ -222,6 +222,7 @@ def scope_question(question: str, reports: dict[str, ReportMeta], filters: dict 
             sc = change_scope(_scope_question(text, reports, filters), reports, last_two=last_two)
             if sc.changed:  # else a council with one report: the question is asked as it stands
                 return sc
+        return _each_report(_scope_question(question, reports, filters), reports)
     return _scope_question(question, reports, filters, enabled=enabled)
 
 
@@ -289,3 +290,17 @@ def _scope_question(question: str, reports: dict[str, ReportMeta], filters: dict
         # A council named but filtered out, or none named: search what the filters allow.
         return Scope((tuple(allowed),), ("",), strip_authorities(question, named) if named else question, missing, time=time, note=note)
     return Scope(tuple(groups), tuple(labels), strip_authorities(question, named) or question, missing, time=time, note=note)
+
+
+def _each_report(scope: Scope, reports: dict[str, ReportMeta]) -> Scope:
+    """"... in each inspection?", "... in both reports?" of a named council with several reports in
+    scope: each report a group of its own, newest first, so each answers on its own line as
+    councils do in a comparison. Other scopes unchanged."""
+    m = _EACH.search(scope.text)
+    if not m or not re.search(r"inspection|report", m.group(0), re.I) or scope.across or scope.unanswered:
+        return scope
+    if not any(scope.labels) or all(len(g) == 1 for g in scope.groups):
+        return scope
+    split = [((rid,), a) for g, a in zip(scope.groups, scope.labels) for rid in newest_first(reports, g)]
+    text = re.sub(r"\s+(?=[?.,!]|$)|(?<=\s)\s+", "", scope.text[: m.start()] + " " + scope.text[m.end() :]).strip()
+    return replace(scope, groups=tuple(g for g, _ in split), labels=tuple(a for _, a in split), text=text if terms(text) else scope.text)

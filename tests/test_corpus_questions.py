@@ -353,6 +353,36 @@ def test_each_report_line_is_its_own_finding_on_the_topic_oldest_first(ask):
     assert ans.notice == "Each report is searched on its own and its lines are shown side by side, oldest first."
 
 
+def test_each_inspection_of_a_council_is_a_line_of_its_own_newest_first(ask):
+    """"... in each inspection?" of a council with several reports: every report answers on its own
+    line (the best sentences of all three had left out 2018's count)."""
+    ans = ask("How many case files were reviewed in Wrexham in each inspection?")
+    w16, w18, w20 = "synthetic-wrexham-2016-06.txt", "synthetic-wrexham-2018-03.txt", "ciw-wrexham-2020-10.txt"
+    assert [(label, set(src)) for label, src in _lines(ans)] == [
+        ("Wrexham, Oct 2020", {w20}), ("Wrexham, Mar 2018", {w18}), ("Wrexham, Jun 2016", {w16})], ans.text
+    firsts = {c.source: c.quote for c in reversed(ans.citations)}
+    assert [re.search(r"In the (\d+) children's case files", firsts[r])[1] for r in (w20, w18, w16)] == ["32", "33", "46"]
+    # With both councils named, each council's reports in turn; a change question keeps its own scope.
+    both = ask("How many children's case files did inspectors review in Wrexham and Cardiff in each inspection?")
+    assert [label for label, _ in _lines(both)] == [
+        "Wrexham, Oct 2020", "Wrexham, Mar 2018", "Wrexham, Jun 2016", "Cardiff, Nov-Dec 2020", "Cardiff, Nov-Dec 2017"]
+    change = ask("Cardiff supervision records - better or worse between the two inspections?")
+    assert change.notice == "Each report is searched on its own and its lines are shown side by side, oldest first."
+
+
+def test_each_report_splits_a_named_council_of_several_reports_only():
+    reports = {
+        "w16.txt": ReportMeta("w16.txt", "", "Wrexham County Borough Council", "", "June 2016", ""),
+        "w20.txt": ReportMeta("w20.txt", "", "Wrexham County Borough Council", "", "October 2020", ""),
+        "c20.txt": ReportMeta("c20.txt", "", "Cardiff Council", "", "November 2020", ""),
+    }
+    sc = scope_question("What did inspectors find about advocacy in Wrexham at each inspection?", reports)
+    assert (sc.groups, sc.text) == ((("w20.txt",), ("w16.txt",)), "What did inspectors find about advocacy in?")
+    # One report of the council named, or no council named (each council is then the group).
+    assert scope_question("What did inspectors find in Cardiff in each report?", reports).groups == (("c20.txt",),)
+    assert scope_question("What did inspectors find about advocacy in each inspection?", reports).groups == (("c20.txt",), ("w16.txt", "w20.txt"))
+
+
 def test_a_change_question_with_no_topic_quotes_each_report_summary(ask):
     from rag.changes import _SUMMARY
 
