@@ -292,15 +292,22 @@ def _scope_question(question: str, reports: dict[str, ReportMeta], filters: dict
     return Scope(tuple(groups), tuple(labels), strip_authorities(question, named) or question, missing, time=time, note=note)
 
 
+_HOW_MANY = re.compile(r"\bhow\s+many\b", re.I)
+
+
 def _each_report(scope: Scope, reports: dict[str, ReportMeta]) -> Scope:
-    """"... in each inspection?", "... in both reports?" of a named council with several reports in
+    """"... in each inspection?", "... in both reports?", and a count over a span of time ("Since
+    2017, how many ...?": a count is of one inspection) of a named council with several reports in
     scope: each report a group of its own, newest first, so each answers on its own line as
     councils do in a comparison. Other scopes unchanged."""
-    m = _EACH.search(scope.text)
-    if not m or not re.search(r"inspection|report", m.group(0), re.I) or scope.across or scope.unanswered:
+    if scope.across or scope.unanswered or not any(scope.labels) or all(len(g) == 1 for g in scope.groups):
         return scope
-    if not any(scope.labels) or all(len(g) == 1 for g in scope.groups):
+    m = _EACH.search(scope.text)
+    if m and re.search(r"inspection|report", m.group(0), re.I):
+        text = re.sub(r"\s+(?=[?.,!]|$)|(?<=\s)\s+", "", scope.text[: m.start()] + " " + scope.text[m.end() :]).strip()
+    elif _HOW_MANY.search(scope.text) and ("since" in scope.time or "before" in scope.time):
+        text = scope.text
+    else:
         return scope
     split = [((rid,), a) for g, a in zip(scope.groups, scope.labels) for rid in newest_first(reports, g)]
-    text = re.sub(r"\s+(?=[?.,!]|$)|(?<=\s)\s+", "", scope.text[: m.start()] + " " + scope.text[m.end() :]).strip()
     return replace(scope, groups=tuple(g for g, _ in split), labels=tuple(a for _, a in split), text=text if terms(text) else scope.text)
