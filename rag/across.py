@@ -22,7 +22,7 @@ from index.meta import short_name
 from index.store import IndexStore, best_of
 from index.text import terms
 from rag.answer import DEFAULT_THRESHOLD, Scored, _abstain, _pick, cite, evidence_score, score_sentences
-from rag.retrieval import MODES, Retrieval, _fuse, to_passage
+from rag.retrieval import MODES, Retrieval, _fuse, distinct, to_passage
 from rag.timescope import line_groups
 from rag.types import Answer, Citation, Passage
 
@@ -80,7 +80,7 @@ def search_each(
             rankings.append(_top(kw, pos, candidates, store.recency, positive=True))
         # A council's top k from each of its reports (up to PER_COUNCIL_REPORTS of them): its reports
         # repeat one another, and k passages for all of them would be k copies of one finding.
-        everything = _fuse(rankings)
+        everything = distinct(store, _fuse(rankings))
         fused = everything[: k * max(1, min(len(g), PER_COUNCIL_REPORTS))] if listed else everything[:k]
         if listed:
             # Fusing by rank favours a passage every signal ranks fairly well over one that a single

@@ -39,6 +39,22 @@ def _fuse(rankings: list[list[tuple[int, float]]]) -> list[tuple[int, float]]:
     return sorted(fused.items(), key=lambda kv: -kv[1])
 
 
+def distinct(store: IndexStore, fused: list[tuple[int, float]], n: int | None = None) -> list[tuple[int, float]]:
+    """The first ``n`` (all, if None) of a ranking, less passages whose words an earlier one
+    already has: a council's reports repeat one another word for word, and k copies of one
+    passage are one passage. The copy kept is the best ranked (on a tie, the newest report's)."""
+    seen: set[str] = set()
+    out: list[tuple[int, float]] = []
+    for pos, score in fused:
+        text = store.chunks[pos].text
+        if text not in seen:
+            seen.add(text)
+            out.append((pos, score))
+            if len(out) == n:
+                break
+    return out
+
+
 def search(
     store: IndexStore,
     text: str,
@@ -58,7 +74,7 @@ def search(
         rankings.append(store.sentence_search(qvec, candidates, report_ids))
     if mode in ("hybrid", "bm25"):
         rankings.append(store.keyword_search(terms(text), candidates, report_ids))
-    fused = _fuse(rankings)[:k]
+    fused = distinct(store, _fuse(rankings), k)
     return [to_passage(store, pos, score=round(score, 6), similarity=round(float(store.gen.chunk_vector(pos) @ qvec), 6)) for pos, score in fused]
 
 
