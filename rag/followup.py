@@ -45,10 +45,15 @@ def resolve_parts(question: str, history: Sequence[tuple[str, str]] | None, repo
     rest = strip_authorities(_ELLIPTIC.sub("", question), named).strip(" ?.!,")
     rest = strip_time(rest).strip(" ?.!,") if when else rest
     rest = re.sub(r"^(in|for|at|with)\b\s*", "", rest, flags=re.I)
-    if not named and _EACH.search(question):
-        # "And in each council?": the earlier question, asked of every council.
+    if not named and (each := _EACH.search(question)):
         rest = _EACH.sub(" ", rest).strip(" ?.!,")
-        base = f"{strip_authorities(base, named_authorities(base, reports)).rstrip(' ?')} in each council?"
+        if re.search(r"inspection|report", each.group(0), re.I):
+            # "And in each inspection?": the earlier question, of each report of its council(s).
+            base = f"{base.rstrip(' ?')} in each inspection?"
+        else:
+            # "And in each council?": the earlier question, asked of every council.
+            alone = re.sub(r"\s+(?:in|for|at|of)$", "", strip_authorities(base, named_authorities(base, reports)).rstrip(" ?"))
+            base = f"{alone} in each council?"
     elif named:
         base_named = named_authorities(base, reports)
         if base_named:

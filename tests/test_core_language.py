@@ -221,6 +221,10 @@ def _two_reports():
         # Follow-ups: every council, and a council no report covers, replace the earlier one.
         ("And in each council?", ["What must Wrexham improve about carers' assessments?"],
          "What must improve about carers' assessments in each council?"),
+        ("And in each council?", ["How many case files were reviewed in Wrexham?"], "How many case files were reviewed in each council?"),
+        # ... but each inspection is of the conversation's council (rag.scope sets its reports side by side).
+        ("And in each inspection?", ["How many case files were reviewed in Wrexham?"],
+         "How many case files were reviewed in Wrexham in each inspection?"),
         ("What about Swansea?", ["What must Wrexham improve about carers' assessments?"],
          "What must Swansea improve about carers' assessments?"),
     ],

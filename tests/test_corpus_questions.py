@@ -359,6 +359,9 @@ def test_each_inspection_of_a_council_is_a_line_of_its_own_newest_first(ask):
         "Wrexham, Oct 2020", "Wrexham, Mar 2018", "Wrexham, Jun 2016", "Cardiff, Nov-Dec 2020", "Cardiff, Nov-Dec 2017"]
     change = ask("Cardiff supervision records - better or worse between the two inspections?")
     assert change.notice == "Each report is searched on its own and its lines are shown side by side, oldest first."
+    # A follow-up asking for each inspection stays with Wrexham (it had become "in each council").
+    follow = ask("And in each inspection?", history=[("How many case files were reviewed in Wrexham?", "...")])
+    assert [label for label, _ in _lines(follow)] == ["Wrexham, Oct 2020", "Wrexham, Mar 2018", "Wrexham, Jun 2016"], follow.text
     # A count over a span of time is a count per inspection: both reports since 2017 (before, 2020's alone).
     since = ask("Since 2017, how many children's case files did inspectors review in Wrexham?")
     assert [(label, set(src)) for label, src in _lines(since)] == [("Wrexham, Oct 2020", {w20}), ("Wrexham, Mar 2018", {w18})], since.text
