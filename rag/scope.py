@@ -296,16 +296,17 @@ _HOW_MANY = re.compile(r"\bhow\s+many\b", re.I)
 
 
 def _each_report(scope: Scope, reports: dict[str, ReportMeta]) -> Scope:
-    """"... in each inspection?", "... in both reports?", and a count over a span of time ("Since
-    2017, how many ...?": a count is of one inspection) of a named council with several reports in
-    scope: each report a group of its own, newest first, so each answers on its own line as
-    councils do in a comparison. Other scopes unchanged."""
+    """"... in each inspection?", "... in both reports?", and "how many ...?" (a count is of one
+    inspection) of a named council with several reports in scope: each report a group of its own,
+    newest first, so each answers on its own line as councils do in a comparison. The reports of a
+    council repeat their findings with other figures, and one line for all of them quoted
+    whichever copy scored best (2017's count for Cardiff, not 2020's). Other scopes unchanged."""
     if scope.across or scope.unanswered or not any(scope.labels) or all(len(g) == 1 for g in scope.groups):
         return scope
     m = _EACH.search(scope.text)
     if m and re.search(r"inspection|report", m.group(0), re.I):
         text = re.sub(r"\s+(?=[?.,!]|$)|(?<=\s)\s+", "", scope.text[: m.start()] + " " + scope.text[m.end() :]).strip()
-    elif _HOW_MANY.search(scope.text) and ("since" in scope.time or "before" in scope.time):
+    elif _HOW_MANY.search(scope.text):
         text = scope.text
     else:
         return scope

@@ -362,7 +362,11 @@ def test_each_inspection_of_a_council_is_a_line_of_its_own_newest_first(ask):
     # A follow-up asking for each inspection stays with Wrexham (it had become "in each council").
     follow = ask("And in each inspection?", history=[("How many case files were reviewed in Wrexham?", "...")])
     assert [label for label, _ in _lines(follow)] == ["Wrexham, Oct 2020", "Wrexham, Mar 2018", "Wrexham, Jun 2016"], follow.text
-    # A count over a span of time is a count per inspection: both reports since 2017 (before, 2020's alone).
+    # A count is a count per inspection: Cardiff's two reports (before, 2017's 66 alone, the 2020
+    # sentence left out as the same words), and both of Wrexham's since 2017 (before, 2020's alone).
+    cardiff = ask("How many children's case files were reviewed in Cardiff?")
+    assert [(label, set(src)) for label, src in _lines(cardiff)] == [
+        ("Cardiff, Nov-Dec 2020", {"ciw-cardiff-2020-12.txt"}), ("Cardiff, Nov-Dec 2017", {"synthetic-cardiff-2017-12.txt"})], cardiff.text
     since = ask("Since 2017, how many children's case files did inspectors review in Wrexham?")
     assert [(label, set(src)) for label, src in _lines(since)] == [("Wrexham, Oct 2020", {w20}), ("Wrexham, Mar 2018", {w18})], since.text
 
@@ -370,9 +374,15 @@ def test_each_inspection_of_a_council_is_a_line_of_its_own_newest_first(ask):
 def test_passages_repeated_word_for_word_in_a_councils_reports_are_retrieved_once(ask, dated_index, settings, embeddings):
     """Wrexham's three reports repeat passages word for word: five passages of them were about
     two findings, copies, and left out the one that gives the count; the copy kept is the newest."""
-    from rag import retrieve
+    import numpy as np
 
-    got = retrieve("How many case files were reviewed in Wrexham?", k=5, index_dir=dated_index, settings=settings, embeddings=embeddings)
+    from index.store import open_store
+    from rag.retrieval import search
+
+    store = open_store(dated_index, settings)
+    wrexham = [r for r, m in store.reports.items() if m.authority.startswith("Wrexham")]
+    q = "How many case files were reviewed?"
+    got = search(store, q, np.asarray(embeddings.embed_query(q), dtype="float32"), 5, wrexham)
     assert len({p.text for p in got}) == len(got) == 5
     ans = ask("How many case files were reviewed in Wrexham?")
     assert not ans.abstained, ans.text
