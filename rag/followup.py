@@ -8,7 +8,7 @@ from typing import Sequence
 from index.meta import short_name
 from index.text import terms
 from index.types import ReportMeta
-from rag.scope import _EACH, _name_pattern, named_authorities, strip_authorities, unindexed_authorities
+from rag.scope import _EACH, _name_pattern, asks_each_report, named_authorities, strip_authorities, unindexed_authorities
 from rag.timescope import TimeWords, strip_time, time_words
 
 _ELLIPTIC = re.compile(
@@ -45,9 +45,9 @@ def resolve_parts(question: str, history: Sequence[tuple[str, str]] | None, repo
     rest = strip_authorities(_ELLIPTIC.sub("", question), named).strip(" ?.!,")
     rest = strip_time(rest).strip(" ?.!,") if when else rest
     rest = re.sub(r"^(in|for|at|with)\b\s*", "", rest, flags=re.I)
-    if not named and (each := _EACH.search(question)):
+    if not named and _EACH.search(question):
         rest = _EACH.sub(" ", rest).strip(" ?.!,")
-        if re.search(r"inspection|report", each.group(0), re.I):
+        if asks_each_report(question):
             # "And in each inspection?": the earlier question, of each report of its council(s).
             base = f"{base.rstrip(' ?')} in each inspection?"
         else:

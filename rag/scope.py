@@ -88,6 +88,19 @@ _EACH = re.compile(
     r"(?:councils?|local\s+authorit(?:y|ies)|authorit(?:y|ies)|reports?|inspections?)\b",
     re.I,
 )
+
+
+def asks_each_report(text: str) -> re.Match | None:
+    """Where ``text`` asks of each inspection or report of a council ("in each inspection", "both
+    reports"), not of each council; None if it does not.
+
+    >>> bool(asks_each_report("What did they find at each inspection?")), bool(asks_each_report("... in each council?"))
+    (True, False)
+    """
+    m = _EACH.search(text)
+    return m if m and re.search(r"inspection|report", m.group(0), re.I) else None
+
+
 # A comparison of more councils than this is searched in one batch (rag.across.search_each).
 MAX_COMPARED = 6
 _COUNTED = {"two": 2, "both": 2, "three": 3, "four": 4}  # words that say how many councils are meant
@@ -303,8 +316,7 @@ def _each_report(scope: Scope, reports: dict[str, ReportMeta]) -> Scope:
     whichever copy scored best (2017's count for Cardiff, not 2020's). Other scopes unchanged."""
     if scope.across or scope.unanswered or not any(scope.labels) or all(len(g) == 1 for g in scope.groups):
         return scope
-    m = _EACH.search(scope.text)
-    if m and re.search(r"inspection|report", m.group(0), re.I):
+    if m := asks_each_report(scope.text):
         text = re.sub(r"\s+(?=[?.,!]|$)|(?<=\s)\s+", "", scope.text[: m.start()] + " " + scope.text[m.end() :]).strip()
     elif _HOW_MANY.search(scope.text):
         text = scope.text

@@ -230,7 +230,6 @@ _ONE = rf"(?:{_MON}\.?\s+)?(?:19|20)\d{{2}}(?![-–/]\d)(?!\s+Act\b)"
 _LIST = rf"(?P<list>{_ONE}(?:\s*(?:,|and|or)\s*{_ONE})*)"
 _ONE_RX = re.compile(rf"(?:(?P<mon>{_MON})\.?\s+)?(?P<year>(?:19|20)\d{{2}})", re.I)
 _AFTER_NOUN = r"(?:\s+(?:of|in|for|at)\b)?"
-# "the previous one", "the latest one": an inspection, in a conversation about inspections.
 # Words that set a previous inspection against the latest, just before it: "compared with the previous one".
 _VERSUS = re.compile(r"\b(?:compared?\s+(?:with|to)|comparison\s+with|comparing\s+\w+\s+with|than|versus|vs\.?)\s*$", re.I)
 _PREP = r"(?:at|in|during|from|of)"
@@ -239,6 +238,7 @@ _LEAD = re.compile(rf"(?:{_PREP}|for)\s|{_DET}", re.I)
 
 # Each rule: a pattern, what it means, and whether its words leave the search text. Order
 # matters: a rule's matches are taken out before the next rule looks.
+# ("the previous one", "the latest one": "one" is an inspection, in a conversation about inspections.)
 _RULES: tuple[tuple[re.Pattern, str, bool], ...] = (
     # "since the last inspection" asks what the latest report says changed: keep the words.
     (re.compile(rf"\bsince\s+(?:(?:the|its|their|CIW's|CIW’s)\s+)?(?:last|previous|earlier|prior|latest|most\s+recent)\s+{_NOUN}\b", re.I), "latest", False),
